@@ -1,0 +1,34 @@
+# Set-up and the two commands of the README. Everything installs into .venv from PyPI.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test lint bench setup
+
+setup: $(STAMP)
+
+# torch first, pinned: 2.13.0 resolves to a CPU build on this project's machines; a looser spec
+# would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/trueneg demo
+
+# pytest exit code 5 means no test ran: that is a failure, not a pass.
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check trueneg tests bench scripts
+
+bench: $(STAMP)
+	$(BIN)/python bench/mine_speed.py

@@ -1,0 +1,134 @@
+"""Whole-process wall time, peak memory and agreement of trueneg vs sentence-transformers mining.
+
+    python bench/mine_speed.py [--runs 3] [--data ../shared/data/scifact]
+
+Same job for every arm: SciFact train qrels, all-MiniLM-L6-v2 (offline copy), 10 negatives per
+query, top sampling, TopK-PercPos 0.95 (= sentence-transformers relative_margin 0.05), exact
+search. Arms: sentence-transformers ``mine_hard_negatives`` (use_faiss, flat index); trueneg
+full precision (``--backend torch``); trueneg int8 (``--backend onnx-int8``). Each arm runs
+``--runs`` times cold (empty cache folder) and warm (second run on the same cache), each run a
+fresh process; we report medians, peak RSS, and the share of trueneg's full-precision negatives
+that each arm also selects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ROOT, SHARED, median, save, timed
+
+TRUENEG = [sys.executable, "-m", "trueneg.cli"]
+
+
+def _negatives_of_rows(path: Path) -> dict[str, list[str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return {row["query"]: row["neg"] for row in rows}
+
+
+def _overlap(reference: dict[str, list[str]], other: dict[str, list[str]]) -> float:
+    total = sum(len(v) for v in reference.values())
+    shared = sum(len(set(v) & set(other.get(q, []))) for q, v in reference.items())
+    return round(shared / total, 4)
+
+
+def run_arm(name: str, data: Path, runs: int, work: Path) -> dict:
+    cold, warm = [], []
+    negatives = None
+    for i in range(runs):
+        cache = work / f"{name}-cache-{i}"
+        out = work / f"{name}-{i}.json"
+        if name == "sentence-transformers":
+            cmd = [
+                sys.executable,
+                str(ROOT / "bench" / "_st_mine.py"),
+                str(data),
+                "train",
+                str(out),
+                str(cache),
+                "10",
+                "0.05",
+            ]
+            env = {}
+        else:
+            backend = "torch" if name == "trueneg" else "onnx-int8"
+            out = out.with_suffix(".jsonl")
+            cmd = [
+                *TRUENEG,
+                "mine",
+                str(data),
+                "--split",
+                "train",
+                "-n",
+                "10",
+                "--perc-pos",
+                "0.95",
+                "--backend",
+                backend,
+                "--output",
+                str(out),
+                "--cache-dir",
+                str(cache),
+                "--quiet",
+                "--json",
+            ]
+            env = {}
+        for bucket in (cold, warm):
+            bucket.append(timed(cmd, env))
+            print(f"{name} run {i} {'cold' if bucket is cold else 'warm'}: {bucket[-1]}", flush=True)
+        if negatives is None:
+            negatives = json.loads(out.read_text()) if out.suffix == ".json" else _negatives_of_rows(out)
+        shutil.rmtree(cache, ignore_errors=True)
+    return {
+        "cold_seconds": median([r["seconds"] for r in cold]),
+        "warm_seconds": median([r["seconds"] for r in warm]),
+        "cold_peak_mb": median([r["peak_mb"] for r in cold]),
+        "warm_peak_mb": median([r["peak_mb"] for r in warm]),
+        "runs": {"cold": cold, "warm": warm},
+        "negatives": negatives,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=SHARED / "scifact")
+    parser.add_argument("--arms", nargs="+", default=["sentence-transformers", "trueneg", "trueneg-int8"])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="trueneg-bench-"))
+    try:
+        arms = {name: run_arm(name, args.data, args.runs, work) for name in args.arms}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    reference = arms["trueneg"]["negatives"] if "trueneg" in arms else None
+    base = arms.get("sentence-transformers")
+    rows = []
+    for name, arm in arms.items():
+        arm["overlap_with_trueneg_fp32"] = _overlap(reference, arm["negatives"]) if reference else None
+        arm["negatives_selected"] = sum(len(v) for v in arm["negatives"].values())
+        if base:
+            arm["cold_speedup_vs_st"] = round(base["cold_seconds"] / arm["cold_seconds"], 3)
+            arm["warm_speedup_vs_st"] = round(base["warm_seconds"] / arm["warm_seconds"], 3)
+        rows.append(
+            f"| {name} | {arm['cold_seconds']} | {arm.get('cold_speedup_vs_st', '')} | {arm['warm_seconds']} | "
+            f"{arm.get('warm_speedup_vs_st', '')} | {arm['cold_peak_mb']:.0f} | {arm['warm_peak_mb']:.0f} | "
+            f"{arm['negatives_selected']} | {arm['overlap_with_trueneg_fp32']} |"
+        )
+    for arm in arms.values():
+        del arm["negatives"]
+    table = (
+        f"SciFact train, all-MiniLM-L6-v2, 10 negatives, PercPos 0.95 / relative_margin 0.05, exact search; "
+        f"median of {args.runs} runs, each a fresh process.\n\n"
+        "| arm | cold s | cold speedup vs ST | warm s | warm speedup vs ST | cold peak MB | warm peak MB | "
+        "negatives | share of trueneg fp32 negatives |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+    )
+    save("mine_speed", {"settings": {"runs": args.runs, "data": str(args.data)}, "arms": arms}, table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""trueneg: hard negatives that are truly negative.
+
+Pipeline: :mod:`trueneg.data` (load and validate) -> :mod:`trueneg.candidates` (dense, BM25,
+hybrid retrieval) -> :mod:`trueneg.mining` (false-negative filters, sampling, output).
+
+Example:
+    >>> import trueneg
+    >>> rows = trueneg.mine("../shared/data/scifact", split="train", num_negatives=10)  # doctest: +SKIP
+"""
+
+from trueneg.data import DataError, RetrievalData, from_hf_dataset, load_beir, load_data, load_pairs
+from trueneg.mining import MiningResult, mine, mine_negatives
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataError",
+    "MiningResult",
+    "RetrievalData",
+    "from_hf_dataset",
+    "load_beir",
+    "load_data",
+    "load_pairs",
+    "mine",
+    "mine_negatives",
+]

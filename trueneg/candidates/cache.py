@@ -1,0 +1,85 @@
+"""On-disk embedding cache keyed by model identity and text hash.
+
+Each model identity gets a folder; each run that encodes new texts appends one shard
+(``keys-<id>.npy`` with hex BLAKE2 digests of the texts, ``emb-<id>.npy`` with their vectors).
+A second run over the same texts reads every vector from disk and encodes nothing; a run over
+a partly new corpus encodes only the new texts. Shards are written atomically (vectors first,
+keys last), so a crash never leaves a readable but incomplete shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from trueneg.io import atomic_path
+
+
+def default_cache_dir() -> Path:
+    """``$TRUENEG_CACHE`` or ``~/.cache/trueneg``."""
+    return Path(os.environ.get("TRUENEG_CACHE", Path.home() / ".cache" / "trueneg"))
+
+
+def text_keys(texts: list[str]) -> np.ndarray:
+    """128-bit BLAKE2b digests of ``texts`` as an ``S32`` hex array."""
+    return np.array([hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts], dtype="S32")
+
+
+class EmbeddingCache:
+    """Embeddings of one model identity, stored under ``folder/<hash of identity>``.
+
+    Example:
+        >>> cache = EmbeddingCache("/tmp/cache", identity="my-model|document")  # doctest: +SKIP
+        >>> vectors, missing = cache.lookup(["a text"])  # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | os.PathLike, identity: str) -> None:
+        self.identity = identity
+        self.folder = Path(folder) / hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+    def _shards(self) -> list[tuple[Path, Path]]:
+        return [(k, k.with_name("emb-" + k.name[len("keys-") :])) for k in sorted(self.folder.glob("keys-*.npy"))]
+
+    def lookup(self, texts: list[str]) -> tuple[np.ndarray | None, np.ndarray]:
+        """Cached vectors for ``texts`` (rows of missing texts are zero) and a boolean ``missing`` mask."""
+        keys = text_keys(texts)
+        missing = np.ones(len(texts), dtype=bool)
+        out: np.ndarray | None = None
+        for keys_path, emb_path in self._shards():
+            shard_keys = np.load(keys_path)
+            order = np.argsort(shard_keys)
+            pos = np.searchsorted(shard_keys, keys, sorter=order)
+            pos = np.minimum(pos, len(shard_keys) - 1)
+            hit = missing & (shard_keys[order[pos]] == keys)
+            if not hit.any():
+                continue
+            vectors = np.load(emb_path, mmap_mode="r")
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[hit] = vectors[order[pos[hit]]]
+            missing &= ~hit
+            if not missing.any():
+                break
+        return out, missing
+
+    def add(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Store ``vectors`` for ``texts`` as a new shard."""
+        if len(texts) == 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta = self.folder / "identity.json"
+        if not meta.exists():
+            with atomic_path(meta) as tmp:
+                tmp.write_text(json.dumps({"identity": self.identity}))
+        shard = uuid.uuid4().hex
+        with atomic_path(self.folder / f"emb-{shard}.npy") as tmp:
+            with tmp.open("wb") as f:
+                np.save(f, np.ascontiguousarray(vectors, dtype=np.float32))
+        with atomic_path(self.folder / f"keys-{shard}.npy") as tmp:
+            with tmp.open("wb") as f:
+                np.save(f, text_keys(texts))

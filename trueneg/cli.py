@@ -1,0 +1,181 @@
+"""The ``trueneg`` command line: a thin layer over the Python API.
+
+Every command maps to one documented function: ``trueneg mine`` -> :func:`trueneg.mine_negatives`
+(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`); ``trueneg demo`` runs
+the same on the bundled SciFact slice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Hard negatives that are truly negative.")
+err = Console(stderr=True)
+
+DEMO_DIR = Path(__file__).parent / "data" / "demo"
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
+    table = Table(title="trueneg mine", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("data", str(summary["source"]))
+    table.add_row(
+        "queries mined", f"{summary['queries']} ({summary['queries_without_positive']} without a positive skipped)"
+    )
+    table.add_row("retriever", f"{summary['retriever']} {summary['model'] or ''} {summary['backend'] or ''}".strip())
+    table.add_row("candidates", str(summary["candidates"]))
+    for reason, count in summary["dropped"].items():
+        table.add_row(f"  dropped: {reason}", str(count))
+    table.add_row("negatives emitted", f"{summary['negatives_emitted']} ({summary['num_negatives']} asked per query)")
+    table.add_row(
+        "queries short of negatives",
+        f"{summary['queries_short_of_negatives']} ({summary['queries_without_negatives']} with none)",
+    )
+    for name in ("positive", "anchor_positive", "negative"):
+        s = summary["scores"][name]
+        if s.get("count"):
+            table.add_row(
+                f"{name} scores",
+                f"mean {s['mean']:.3f} ± {s['std']:.3f}  median {s['median']:.3f}  [{s['min']:.3f}, {s['max']:.3f}]",
+            )
+    table.add_row("seconds", str(summary["seconds"]))
+    if output is not None:
+        table.add_row("written", str(output))
+    err.print(table)
+
+
+def _run_mine(
+    data_path: Path, output: Path, fmt: str, split: str, corpus: Path | None, as_json: bool, options: dict[str, Any]
+) -> dict[str, Any]:
+    from trueneg.data import DataError, load_data
+    from trueneg.io import check_rows_suffix, write_rows
+    from trueneg.mining import FORMATS, mine_negatives
+
+    try:
+        if fmt not in FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        check_rows_suffix(output)
+        data = load_data(data_path, split=split, corpus=corpus)
+        result = mine_negatives(data, **options)
+        write_rows(output, result.to_rows(fmt))
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    summary = {**result.summary, "output": str(output), "format": fmt}
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        _print_summary(summary, output)
+    return summary
+
+
+@app.command()
+def mine(
+    data: Path = typer.Argument(..., help="BEIR folder, or a pair file (.jsonl/.csv/.parquet) of query + positive(s)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file, .jsonl or .parquet (written atomically)."),
+    format: str = typer.Option(
+        "flagembedding", "--format", "-f", help="flagembedding, triplet, n-tuple or labeled-list."
+    ),
+    split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
+    model: str | None = typer.Option(
+        None, help="sentence-transformers model name or path [default: offline all-MiniLM-L6-v2]."
+    ),
+    backend: str = typer.Option("torch", help="Encoder backend: torch (full precision) or onnx-int8 (faster on CPU)."),
+    retriever: str = typer.Option("dense", help="dense, sparse (BM25) or hybrid (reciprocal-rank fusion)."),
+    num_negatives: int = typer.Option(10, "--num-negatives", "-n", help="Negatives per query."),
+    sampling: str = typer.Option("top", help="top, random or simans."),
+    range_min: int = typer.Option(0, help="Skip this many hardest candidates (runner-up negatives)."),
+    range_max: int | None = typer.Option(
+        None, help="Consider candidates up to this rank [default: range-min + 10 x n]."
+    ),
+    max_score: float | None = typer.Option(None, help="TopK-Abs: drop candidates scoring above this."),
+    margin: float | None = typer.Option(None, help="TopK-MarginPos: drop candidates scoring above positive - margin."),
+    perc_pos: float = typer.Option(0.95, help="TopK-PercPos: drop candidates scoring above perc x positive."),
+    no_perc_pos: bool = typer.Option(False, "--no-perc-pos", help="Disable TopK-PercPos."),
+    min_score: float | None = typer.Option(None, help="Drop candidates scoring below this."),
+    near_duplicate: float = typer.Option(
+        0.9, help="TF-IDF cosine above which a candidate is a near-duplicate of a positive."
+    ),
+    no_near_duplicate: bool = typer.Option(False, "--no-near-duplicate", help="Disable the near-duplicate filter."),
+    simans_a: float = typer.Option(50.0, help="SimANS sharpness a."),
+    simans_b: float = typer.Option(-0.05, help="SimANS offset b."),
+    teacher: str | None = typer.Option(
+        None, help="Teacher model (bi-encoder or cross-encoder) that rescores candidates."
+    ),
+    teacher_type: str = typer.Option("auto", help="auto, bi-encoder or cross-encoder."),
+    query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
+    document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
+    seed: int = typer.Option(0, help="Random seed."),
+    batch_size: int = typer.Option(32, help="Encoding batch size."),
+    cache_dir: Path | None = typer.Option(
+        None, help="Embedding cache folder [default: $TRUENEG_CACHE or ~/.cache/trueneg]."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Mine hard negatives that are unlikely to be unlabeled positives."""
+    options = dict(
+        model=model,
+        backend=backend,
+        retriever=retriever,
+        num_negatives=num_negatives,
+        sampling=sampling,
+        range_min=range_min,
+        range_max=range_max,
+        max_score=max_score,
+        margin=margin,
+        perc_pos=None if no_perc_pos else perc_pos,
+        min_score=min_score,
+        near_duplicate=None if no_near_duplicate else near_duplicate,
+        simans_a=simans_a,
+        simans_b=simans_b,
+        teacher=teacher,
+        teacher_type=teacher_type,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
+        seed=seed,
+        batch_size=batch_size,
+        cache_dir=False if no_cache else cache_dir,
+        show_progress=not quiet,
+    )
+    _run_mine(data, output, format, split, corpus, as_json, options)
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo_negatives.jsonl"), "--output", "-o", help="Where to write the mined rows."),
+    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Mine negatives on the bundled SciFact slice with the offline all-MiniLM-L6-v2 model."""
+    options = dict(backend=backend, num_negatives=10, perc_pos=0.95, show_progress=not quiet)
+    _run_mine(DEMO_DIR, output, "flagembedding", "train", None, as_json, options)
+    if not as_json:
+        first = json.loads(output.read_text(encoding="utf-8").splitlines()[0])
+        err.print(f"[bold]example row[/] query: {first['query']}")
+        err.print(f"  positive ({first['pos_scores'][0]:.3f}): {first['pos'][0][:110]}...")
+        for text, score in list(zip(first["neg"], first["neg_scores"]))[:3]:
+            err.print(f"  negative ({score:.3f}): {text[:110]}...")
+
+
+if __name__ == "__main__":
+    app()

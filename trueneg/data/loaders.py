@@ -1,0 +1,227 @@
+"""Load retrieval data from BEIR folders, pair files (JSONL/CSV/Parquet) and Hugging Face datasets.
+
+All loaders validate as they read and raise :class:`~trueneg.data.dataset.DataError` naming the
+file, line and field of the first problem, so nothing downstream runs on bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from trueneg.data.dataset import DataError, RetrievalData, join_title
+from trueneg.data.readers import read_delimited, read_jsonl, read_table, text_field
+
+QUERY_COLUMNS = ("query", "anchor", "question")
+POSITIVE_COLUMNS = ("pos", "positive", "positives", "document", "passage")
+NEGATIVE_COLUMNS = ("neg", "negative", "negatives")
+
+
+def _read_beir_records(path: Path, kind: str) -> tuple[list[str], list[str]]:
+    """Ids and texts of a BEIR corpus.jsonl / queries.jsonl with duplicate-id and empty-text checks."""
+    ids: list[str] = []
+    texts: list[str] = []
+    first_line: dict[str, int] = {}
+    for number, record in read_jsonl(path):
+        rid = text_field(path, number, record, "_id")
+        if rid in first_line:
+            raise DataError(
+                f"{path}:{number}: field '_id': duplicate {kind} id {rid!r} (first on line {first_line[rid]})"
+            )
+        first_line[rid] = number
+        body = text_field(path, number, record, "text", required=False)
+        title = text_field(path, number, record, "title", required=False) if kind == "document" else ""
+        text = join_title(title, body) if kind == "document" else body
+        if not text.strip():
+            raise DataError(f"{path}:{number}: field 'text': empty {kind} text for id {rid!r}")
+        ids.append(rid)
+        texts.append(text)
+    if not ids:
+        raise DataError(f"{path}: no {kind}s found")
+    return ids, texts
+
+
+def read_qrels(path: Path, doc_ids: set[str], query_ids: set[str]) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (query-id, corpus-id, score), checking ids and integer grades."""
+    qrels: dict[str, dict[str, int]] = {}
+    for number, row in read_delimited(path, "\t"):
+        fields = list(row.values())
+        if len(fields) < 3:
+            raise DataError(f"{path}:{number}: expected 3 tab-separated fields (query-id, corpus-id, score)")
+        qid, did, raw_grade = (f.strip() for f in fields[:3])
+        if qid not in query_ids:
+            raise DataError(f"{path}:{number}: field 'query-id': unknown query id {qid!r}")
+        if did not in doc_ids:
+            raise DataError(f"{path}:{number}: field 'corpus-id': unknown corpus id {did!r}")
+        try:
+            grade = int(float(raw_grade))
+        except ValueError:
+            raise DataError(f"{path}:{number}: field 'score': not a number: {raw_grade!r}") from None
+        if grade < 0:
+            raise DataError(f"{path}:{number}: field 'score': negative grade {grade}")
+        qrels.setdefault(qid, {})[did] = grade
+    if not qrels:
+        raise DataError(f"{path}: no judgments found")
+    return qrels
+
+
+def load_beir(folder: str | Path, split: str = "train") -> RetrievalData:
+    """Load a BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``.
+
+    Document text is the title and text joined by a single space when a title exists.
+    Grades > 0 are positives; grade 0 is a judged negative.
+
+    Example:
+        >>> data = load_beir("../shared/data/scifact", split="train")  # doctest: +SKIP
+        >>> len(data.mined_query_ids())  # doctest: +SKIP
+        809
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder (expected a BEIR folder with corpus.jsonl, queries.jsonl, qrels/)")
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+        raise DataError(f"{qrels_path}: split {split!r} not found; available splits: {available or 'none'}")
+    doc_ids, doc_texts = _read_beir_records(folder / "corpus.jsonl", "document")
+    query_ids, query_texts = _read_beir_records(folder / "queries.jsonl", "query")
+    qrels = read_qrels(qrels_path, set(doc_ids), set(query_ids))
+    return RetrievalData(doc_ids, doc_texts, query_ids, query_texts, qrels, source=str(folder))
+
+
+def _as_texts(value: Any, where: str) -> list[str]:
+    """A cell holding one text or a list of texts, as a list of non-empty strings."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)):
+        values = list(values) if hasattr(values, "__iter__") else [values]
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise DataError(f"{where}: expected text, got {type(v).__name__}")
+        if not v.strip():
+            raise DataError(f"{where}: empty text")
+        out.append(v)
+    return out
+
+
+def _pick_columns(columns: list[str], where: str) -> tuple[str, list[str], list[str]]:
+    """Choose the query, positive and judged-negative columns of a pair table."""
+    lowered = {c.lower(): c for c in columns}
+    query = next((lowered[c] for c in QUERY_COLUMNS if c in lowered), columns[0] if columns else None)
+    if query is None or len(columns) < 2:
+        raise DataError(f"{where}: expected a query column and at least one positive column, got {columns}")
+    negatives = [c for c in columns if c.lower().startswith(NEGATIVE_COLUMNS) or c.lower() == "neg"]
+    positives = [c for c in columns if c != query and c.lower().startswith(POSITIVE_COLUMNS)]
+    if not positives:
+        positives = [c for c in columns if c != query and c not in negatives]
+    if not positives:
+        raise DataError(f"{where}: no positive column among {columns}")
+    return query, positives, negatives
+
+
+def _pairs_to_data(
+    records: Iterable[tuple[int, dict[str, Any]]], source: str, corpus: RetrievalData | None
+) -> RetrievalData:
+    """Build a :class:`RetrievalData` from (line, record) pairs of query + positives [+ negatives]."""
+    doc_ids = list(corpus.doc_ids) if corpus else []
+    doc_texts = list(corpus.doc_texts) if corpus else []
+    doc_by_text = {t: i for i, t in zip(doc_ids, doc_texts)}
+    query_by_text: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    columns: tuple[str, list[str], list[str]] | None = None
+
+    def doc_id_for(text: str) -> str:
+        if text not in doc_by_text:
+            doc_by_text[text] = f"d{len(doc_ids)}"
+            doc_ids.append(doc_by_text[text])
+            doc_texts.append(text)
+        return doc_by_text[text]
+
+    for number, record in records:
+        where = f"{source}:{number}"
+        if columns is None:
+            columns = _pick_columns(list(record), source)
+        qcol, pcols, ncols = columns
+        query = _as_texts(record.get(qcol), f"{where}: field {qcol!r}")
+        if len(query) != 1:
+            raise DataError(f"{where}: field {qcol!r}: missing or not a single query text")
+        positives = [t for c in pcols for t in _as_texts(record.get(c), f"{where}: field {c!r}")]
+        if not positives:
+            raise DataError(f"{where}: no positive text in fields {pcols}")
+        qid = query_by_text.setdefault(query[0], f"q{len(query_by_text)}")
+        judged = qrels.setdefault(qid, {})
+        for text in positives:
+            judged[doc_id_for(text)] = 1
+        for c in ncols:
+            for text in _as_texts(record.get(c), f"{where}: field {c!r}"):
+                judged.setdefault(doc_id_for(text), 0)
+    if not qrels:
+        raise DataError(f"{source}: no rows found")
+    return RetrievalData(doc_ids, doc_texts, list(query_by_text.values()), list(query_by_text), qrels, source=source)
+
+
+def load_corpus(path: str | Path) -> RetrievalData:
+    """Load a document collection (BEIR-style JSONL, CSV or Parquet with ``text`` and optional ``_id``/``title``)."""
+    path = Path(path)
+    ids: list[str] = []
+    texts: list[str] = []
+    seen: dict[str, int] = {}
+    for number, record in read_table(path):
+        rid = text_field(path, number, record, "_id" if "_id" in record else "id", required=False) or f"d{len(ids)}"
+        if rid in seen:
+            raise DataError(f"{path}:{number}: field '_id': duplicate document id {rid!r} (first on line {seen[rid]})")
+        seen[rid] = number
+        text = join_title(
+            text_field(path, number, record, "title", required=False), text_field(path, number, record, "text")
+        )
+        ids.append(rid)
+        texts.append(text)
+    if not ids:
+        raise DataError(f"{path}: no documents found")
+    return RetrievalData(ids, texts, [], [], {}, source=str(path))
+
+
+def load_pairs(path: str | Path, corpus: str | Path | None = None) -> RetrievalData:
+    """Load a pair file: one row per query with its positive text(s), as JSONL, CSV or Parquet.
+
+    The query column is ``query``/``anchor``/``question`` (else the first column). Positive
+    columns are ``pos``/``positive*``/``document``/``passage`` (else every other column) and may
+    hold a text or a list of texts. ``neg``/``negative*`` columns become judged negatives. Without
+    ``corpus`` the collection is the set of all texts in the file; with it, positives are matched
+    to corpus documents by exact text and added when absent.
+    """
+    background = load_corpus(corpus) if corpus is not None else None
+    return _pairs_to_data(read_table(path), str(path), background)
+
+
+def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None) -> RetrievalData:
+    """Build data from a Hugging Face ``datasets.Dataset`` of (query, positive[, ...]) columns.
+
+    ``corpus`` is an optional list of extra document texts that serve as negative candidates.
+
+    Example:
+        >>> from datasets import Dataset  # doctest: +SKIP
+        >>> ds = Dataset.from_dict({"query": ["q"], "positive": ["p"]})  # doctest: +SKIP
+        >>> from_hf_dataset(ds, corpus=["a", "b"]).doc_texts  # doctest: +SKIP
+        ['a', 'b', 'p']
+    """
+    background = None
+    if corpus is not None:
+        texts = _as_texts(list(corpus), "corpus")
+        unique = list(dict.fromkeys(texts))
+        background = RetrievalData([f"d{i}" for i in range(len(unique))], unique, [], [], {}, source="corpus")
+    records: Iterator[tuple[int, dict[str, Any]]] = enumerate(iter(dataset), start=1)
+    return _pairs_to_data(records, "dataset", background)
+
+
+def load_data(path: str | Path, split: str = "train", corpus: str | Path | None = None) -> RetrievalData:
+    """Load a BEIR folder or a pair file, whichever ``path`` is."""
+    path = Path(path)
+    if path.is_dir():
+        if corpus is not None:
+            raise DataError(f"{path}: --corpus applies to pair files; a BEIR folder has its own corpus.jsonl")
+        return load_beir(path, split)
+    return load_pairs(path, corpus)

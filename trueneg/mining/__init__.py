@@ -1,0 +1,22 @@
+"""Step 3 of the pipeline: false-negative filters, sampling and teacher rescoring."""
+
+from trueneg.mining.filters import anchor_scores, near_duplicates, topk_abs, topk_margin_pos, topk_perc_pos
+from trueneg.mining.mine import DROP_REASONS, RETRIEVERS, mine, mine_negatives
+from trueneg.mining.result import FORMATS, MiningResult
+from trueneg.mining.sampling import SAMPLING, sample_negatives
+
+__all__ = [
+    "DROP_REASONS",
+    "FORMATS",
+    "RETRIEVERS",
+    "SAMPLING",
+    "MiningResult",
+    "anchor_scores",
+    "mine",
+    "mine_negatives",
+    "near_duplicates",
+    "sample_negatives",
+    "topk_abs",
+    "topk_margin_pos",
+    "topk_perc_pos",
+]

@@ -1,0 +1,336 @@
+"""``mine``: false-negative-aware hard-negative mining for retrieval training data.
+
+The pipeline per query: retrieve candidates (dense, BM25 or hybrid) -> drop labeled positives and
+texts identical to a positive -> keep the rank window -> drop lexical near-duplicates of a
+positive -> drop candidates the positive-aware filters flag as likely false negatives -> sample
+``num_negatives`` of what remains. Every step is vectorized over all queries.
+
+Judged negatives (qrels grade 0) are known negatives: they are exempt from the near-duplicate and
+score filters (never treated as suspected false negatives) but still obey the rank window and
+sampling.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from trueneg.candidates.dense import dense_search, pair_scores
+from trueneg.candidates.encoders import BACKENDS, as_encoder
+from trueneg.candidates.hybrid import reciprocal_rank_fusion
+from trueneg.candidates.sparse import BM25Index
+from trueneg.data.dataset import RetrievalData, normalize_text
+from trueneg.mining import filters
+from trueneg.mining.result import MiningResult
+from trueneg.mining.sampling import SAMPLING, sample_negatives
+from trueneg.mining.teacher import teacher_scores
+
+RETRIEVERS = ("dense", "sparse", "hybrid")
+DROP_REASONS = (
+    "labeled_positive",
+    "duplicate_of_positive",
+    "out_of_range",
+    "near_duplicate",
+    "max_score",
+    "margin",
+    "perc_pos",
+    "min_score",
+)
+
+
+def _check_options(
+    num_negatives: int, retriever: str, sampling: str, backend: str, range_min: int, range_max: int
+) -> None:
+    if num_negatives < 1:
+        raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
+    if retriever not in RETRIEVERS:
+        raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if range_min < 0 or range_max <= range_min:
+        raise ValueError(f"need 0 <= range_min < range_max, got range_min={range_min}, range_max={range_max}")
+
+
+def _stats(values: np.ndarray) -> dict[str, float | int]:
+    if values.size == 0:
+        return {"count": 0}
+    return {
+        "count": int(values.size),
+        "mean": round(float(values.mean()), 4),
+        "std": round(float(values.std()), 4),
+        "min": round(float(values.min()), 4),
+        "median": round(float(np.median(values)), 4),
+        "max": round(float(values.max()), 4),
+    }
+
+
+def mine_negatives(
+    data: RetrievalData,
+    model: Any = None,
+    *,
+    num_negatives: int = 10,
+    retriever: str = "dense",
+    backend: str = "torch",
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+    sampling: str = "top",
+    range_min: int = 0,
+    range_max: int | None = None,
+    max_score: float | None = None,
+    margin: float | None = None,
+    perc_pos: float | None = 0.95,
+    min_score: float | None = None,
+    near_duplicate: float | None = 0.9,
+    simans_a: float = 50.0,
+    simans_b: float = -0.05,
+    teacher: Any = None,
+    teacher_type: str = "auto",
+    seed: int = 0,
+    batch_size: int = 32,
+    cache_dir: Any = None,
+    show_progress: bool = True,
+) -> MiningResult:
+    """Mine hard negatives that are unlikely to be unlabeled positives.
+
+    Args:
+        data: corpus, queries and qrels (see :mod:`trueneg.data`). Queries without a positive are skipped.
+        model: sentence-transformers model name/path/instance, or any :class:`~trueneg.candidates.Encoder`;
+            default the offline all-MiniLM-L6-v2. Unused with ``retriever="sparse"``.
+        num_negatives: negatives per query.
+        retriever: ``"dense"`` (exact FAISS inner product), ``"sparse"`` (BM25) or ``"hybrid"``
+            (reciprocal-rank fusion of both; filters then use the dense cosine scores).
+        backend: ``"torch"`` (full precision) or ``"onnx-int8"`` (faster CPU encoder).
+        query_prompt / document_prompt: prompts prepended before encoding.
+        sampling: ``"top"``, ``"random"`` or ``"simans"`` (see :mod:`trueneg.mining.sampling`).
+        range_min / range_max: rank window of candidates, counted after removing labeled positives
+            (``range_min=r`` skips the ``r`` hardest); default ``range_max = range_min + 10 * num_negatives``.
+        max_score: TopK-Abs threshold. margin: TopK-MarginPos margin. perc_pos: TopK-PercPos
+            percentage (default 0.95; ``None`` disables). min_score: drop candidates scoring lower.
+        near_duplicate: TF-IDF cosine above which a candidate counts as a near-duplicate of a
+            positive (default 0.9; ``None`` disables).
+        simans_a / simans_b: SimANS parameters, for cosine-scale scores.
+        teacher: optional bi-encoder or cross-encoder that rescores candidates; its scores then drive
+            the filters and hardness order and are written out as soft labels.
+        teacher_type: ``"auto"``, ``"bi-encoder"`` or ``"cross-encoder"``.
+        seed: seed of the random and SimANS sampling.
+        batch_size: encoding batch size. cache_dir: embedding cache (``False`` disables).
+        show_progress: progress bars.
+
+    Returns:
+        A :class:`~trueneg.mining.result.MiningResult`; ``result.to_rows("flagembedding")`` gives rows.
+
+    Example:
+        >>> from trueneg.data import load_beir
+        >>> data = load_beir("../shared/data/scifact", split="train")  # doctest: +SKIP
+        >>> result = mine_negatives(data, num_negatives=10, perc_pos=0.95)  # doctest: +SKIP
+        >>> result.summary["queries"]  # doctest: +SKIP
+        809
+    """
+    started = time.perf_counter()
+    range_max = range_min + 10 * num_negatives if range_max is None else range_max
+    _check_options(num_negatives, retriever, sampling, backend, range_min, range_max)
+    query_ids = data.mined_query_ids()
+    if not query_ids:
+        raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
+    judged = data.judgments(query_ids)
+    q_rows = np.array([data.query_index(q) for q in query_ids], dtype=np.int64)
+    query_texts = [data.query_texts[i] for i in q_rows]
+    n_q = len(query_ids)
+    is_pos = judged.grade > 0
+    positives = _per_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
+    judged_negatives = _per_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
+    max_pos = int((positives >= 0).sum(axis=1).max())
+    depth = min(range_max + max_pos, len(data.doc_texts))
+
+    # 1. Candidates, in retrieval order, and the scores the filters read.
+    encoder = None
+    q_vec = d_vec = None
+    if retriever in ("dense", "hybrid"):
+        encoder = as_encoder(
+            model,
+            backend=backend,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            show_progress=show_progress,
+        )
+        d_vec = encoder.encode(data.doc_texts, "document")
+        q_vec = encoder.encode(query_texts, "query")
+    bm25 = BM25Index(data.doc_texts, show_progress=show_progress) if retriever in ("sparse", "hybrid") else None
+    if retriever == "dense":
+        scores, cand = dense_search(q_vec, d_vec, depth, show_progress=show_progress)
+    elif retriever == "sparse":
+        scores, cand = bm25.search(query_texts, depth)
+    else:
+        _, dense_cand = dense_search(q_vec, d_vec, depth, show_progress=show_progress)
+        _, sparse_cand = bm25.search(query_texts, depth)
+        _, cand = reciprocal_rank_fusion([dense_cand, sparse_cand], depth)
+        scores = np.where(
+            cand >= 0,
+            pair_scores(q_vec, d_vec, np.repeat(np.arange(n_q), depth), cand.ravel()).reshape(cand.shape),
+            -np.inf,
+        )
+
+    pos_q, pos_d = np.nonzero(positives >= 0)[0], positives[positives >= 0]
+    if retriever == "sparse":
+        pos_scores = bm25.pair_scores(query_texts, pos_q, pos_d)
+    else:
+        pos_scores = pair_scores(q_vec, d_vec, pos_q, pos_d)
+
+    # 2. Structural exclusions: labeled positives, exact duplicates of a positive, rank window.
+    valid = cand >= 0
+    drop = {reason: np.zeros(cand.shape, dtype=bool) for reason in DROP_REASONS}
+    drop["labeled_positive"] = filters.member_of(cand, positives) & valid
+    groups = np.unique(np.array([normalize_text(t) for t in data.doc_texts], dtype=object), return_inverse=True)[1]
+    cand_groups = np.where(valid, groups[np.maximum(cand, 0)], -1)
+    pos_groups = np.where(positives >= 0, groups[np.maximum(positives, 0)], -1)
+    drop["duplicate_of_positive"] = filters.member_of(cand_groups, pos_groups) & valid & ~drop["labeled_positive"]
+    rank = np.cumsum(valid & ~drop["labeled_positive"], axis=1) - 1
+    structural = ~valid | drop["labeled_positive"] | drop["duplicate_of_positive"]
+    drop["out_of_range"] = ~structural & ((rank < range_min) | (rank >= range_max))
+    alive = ~structural & ~drop["out_of_range"]
+
+    # 3. Teacher rescoring of the surviving candidates and the positives.
+    if teacher is not None:
+        rows, cols = np.nonzero(alive)
+        both_q = np.concatenate([rows, pos_q])
+        both_d = np.concatenate([cand[rows, cols], pos_d])
+        rescored = teacher_scores(
+            teacher,
+            query_texts,
+            data.doc_texts,
+            both_q,
+            both_d,
+            teacher_type=teacher_type,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            show_progress=show_progress,
+        )
+        scores = np.full(cand.shape, -np.inf, dtype=np.float32)
+        scores[rows, cols] = rescored[: len(rows)]
+        pos_scores = rescored[len(rows) :]
+    per_query_pos = np.split(pos_scores, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
+    anchor = filters.anchor_scores(per_query_pos)
+
+    # 4. False-negative filters; judged negatives are exempt.
+    exempt = filters.member_of(cand, judged_negatives)
+    if near_duplicate is not None:
+        used = np.unique(np.concatenate([cand[alive], pos_d]))
+        lookup = np.full(len(data.doc_texts), -1, dtype=np.int64)
+        lookup[used] = np.arange(len(used))
+        vectors = filters.tfidf_matrix([data.doc_texts[i] for i in used])
+        local_cand = np.where(alive, lookup[np.maximum(cand, 0)], -1)
+        local_pos = np.where(positives >= 0, lookup[np.maximum(positives, 0)], -1)
+        drop["near_duplicate"] = filters.near_duplicates(local_cand, local_pos, vectors, near_duplicate)
+    if max_score is not None:
+        drop["max_score"] = filters.topk_abs(scores, max_score)
+    if margin is not None:
+        drop["margin"] = filters.topk_margin_pos(scores, anchor, margin)
+    if perc_pos is not None:
+        drop["perc_pos"] = filters.topk_perc_pos(scores, anchor, perc_pos)
+    if min_score is not None:
+        drop["min_score"] = scores < min_score
+    counted = ~alive
+    for reason in DROP_REASONS[3:]:
+        drop[reason] &= alive & ~exempt & ~counted
+        counted |= drop[reason]
+    eligible = alive & ~counted
+
+    # 5. Sampling, in hardness order: retrieval order, or teacher score order with a teacher.
+    order = np.argsort(-np.where(eligible, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
+    if order is not None:
+        eligible_o, scores_o, cand_o = (np.take_along_axis(a, order, axis=1) for a in (eligible, scores, cand))
+    else:
+        eligible_o, scores_o, cand_o = eligible, scores, cand
+    chosen = sample_negatives(eligible_o, scores_o, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+    have = chosen >= 0
+    negatives = np.where(have, np.take_along_axis(cand_o, np.maximum(chosen, 0), axis=1), -1)
+    neg_scores = np.where(have, np.take_along_axis(scores_o, np.maximum(chosen, 0), axis=1), np.nan).astype(np.float32)
+    judged_emitted = int((filters.member_of(negatives, judged_negatives) & have).sum())
+
+    n_neg = have.sum(axis=1)
+    short = np.flatnonzero(n_neg < num_negatives)
+    summary = {
+        "source": data.source,
+        "queries": n_q,
+        "queries_without_positive": len(data.qrels) - n_q,
+        "retriever": retriever,
+        "model": None if retriever == "sparse" else str(model or "sentence-transformers/all-MiniLM-L6-v2"),
+        "backend": None if retriever == "sparse" else backend,
+        "teacher": None if teacher is None else str(teacher),
+        "sampling": sampling,
+        "num_negatives": num_negatives,
+        "range": [range_min, range_max],
+        "filters": {
+            "max_score": max_score,
+            "margin": margin,
+            "perc_pos": perc_pos,
+            "min_score": min_score,
+            "near_duplicate": near_duplicate,
+        },
+        "candidates": int(valid.sum()),
+        "dropped": {reason: int(drop[reason].sum()) for reason in DROP_REASONS},
+        "not_sampled": int((eligible.sum(axis=1) - n_neg).sum()),
+        "negatives_emitted": int(have.sum()),
+        "judged_negatives_emitted": judged_emitted,
+        "queries_short_of_negatives": int(len(short)),
+        "queries_without_negatives": int((n_neg == 0).sum()),
+        "short_query_ids": [query_ids[i] for i in short[:20]],
+        "scores": {
+            "positive": _stats(pos_scores),
+            "anchor_positive": _stats(anchor),
+            "negative": _stats(neg_scores[have]),
+        },
+        "texts_encoded": getattr(encoder, "encoded_count", None),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    pos_lists = np.split(pos_d, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
+    return MiningResult(
+        query_ids=query_ids,
+        query_texts=query_texts,
+        doc_ids=data.doc_ids,
+        doc_texts=data.doc_texts,
+        positives=pos_lists,
+        positive_scores=per_query_pos,
+        negatives=negatives,
+        negative_scores=neg_scores,
+        soft_labels=teacher is not None,
+        summary=summary,
+    )
+
+
+def _per_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
+    """Per-query doc indices as a ``(n_queries, width)`` matrix padded with -1 (input sorted by query)."""
+    order = np.argsort(query_index, kind="stable")
+    return filters.padded(np.split(doc_index[order], np.cumsum(np.bincount(query_index, minlength=n_queries))[:-1]))
+
+
+def mine(
+    data: Any, model: Any = None, *, format: str = "flagembedding", split: str = "train", **options: Any
+) -> list[dict]:
+    """Mine negatives and return the output rows of ``format``, as ``trueneg mine`` writes them.
+
+    ``data`` is a :class:`~trueneg.data.RetrievalData`, a BEIR folder or pair file path, or a
+    Hugging Face ``datasets.Dataset`` of (query, positive) columns. ``options`` are those of
+    :func:`mine_negatives`.
+
+    Example:
+        >>> import trueneg
+        >>> rows = trueneg.mine("../shared/data/scifact", split="train")  # doctest: +SKIP
+        >>> sorted(rows[0])  # doctest: +SKIP
+        ['neg', 'neg_scores', 'pos', 'pos_scores', 'query']
+    """
+    from trueneg.data.loaders import from_hf_dataset, load_data
+
+    if isinstance(data, RetrievalData):
+        loaded = data
+    elif isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        loaded = load_data(data, split=split)
+    else:
+        loaded = from_hf_dataset(data)
+    return mine_negatives(loaded, model, **options).to_rows(format)

@@ -1,0 +1,80 @@
+"""The result of mining and its output formats.
+
+Formats (rows are dicts; texts exactly as the corpus gives them):
+
+- ``"flagembedding"``: one row per query, ``{"query", "pos", "neg", "pos_scores", "neg_scores"}``
+  (FlagEmbedding's fine-tuning format). Queries that got no negative at all are left out.
+- ``"triplet"``: ``{"anchor", "positive", "negative"}``, one row per (positive, negative) pair.
+- ``"n-tuple"``: ``{"anchor", "positive", "negative_1", ..., "negative_n"}``, one row per positive;
+  only queries with all ``n`` negatives (a fixed width is the point of the format).
+- ``"labeled-list"``: ``{"anchor", "docs", "labels"}``, one row per positive, ``docs`` being the
+  positive followed by the negatives and ``labels`` 1 then 0s.
+
+With a teacher, the rows carry soft labels as in sentence-transformers' ``output_scores``:
+triplet and n-tuple rows gain a ``scores`` list (positive first), and labeled-list rows carry
+``scores`` (teacher scores) instead of ``labels``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
+
+
+@dataclass
+class MiningResult:
+    """Mined negatives per query, as corpus row indices and scores, plus a summary."""
+
+    query_ids: list[str]
+    query_texts: list[str]
+    doc_ids: list[str]
+    doc_texts: list[str]
+    positives: list[np.ndarray]
+    positive_scores: list[np.ndarray]
+    negatives: np.ndarray
+    negative_scores: np.ndarray
+    soft_labels: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def negative_ids(self) -> dict[str, list[str]]:
+        """Query id -> ids of its mined negatives, hardest first."""
+        return {q: [self.doc_ids[d] for d in row if d >= 0] for q, row in zip(self.query_ids, self.negatives)}
+
+    def to_rows(self, format: str = "flagembedding") -> list[dict[str, Any]]:
+        """Rows of ``format`` (see the module docstring)."""
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        rows: list[dict[str, Any]] = []
+        width = self.negatives.shape[1]
+        for qi, query in enumerate(self.query_texts):
+            keep = self.negatives[qi] >= 0
+            negs = [self.doc_texts[d] for d in self.negatives[qi][keep]]
+            neg_scores = [round(float(s), 6) for s in self.negative_scores[qi][keep]]
+            pos = [self.doc_texts[d] for d in self.positives[qi]]
+            pos_scores = [round(float(s), 6) for s in self.positive_scores[qi]]
+            if not negs or (format == "n-tuple" and len(negs) < width):
+                continue
+            if format == "flagembedding":
+                rows.append(
+                    {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
+                )
+                continue
+            for p, ps in zip(pos, pos_scores):
+                if format == "triplet":
+                    for n, ns in zip(negs, neg_scores):
+                        row = {"anchor": query, "positive": p, "negative": n}
+                        rows.append({**row, "scores": [ps, ns]} if self.soft_labels else row)
+                elif format == "n-tuple":
+                    row = {"anchor": query, "positive": p, **{f"negative_{i + 1}": n for i, n in enumerate(negs)}}
+                    rows.append({**row, "scores": [ps, *neg_scores]} if self.soft_labels else row)
+                else:
+                    row = {"anchor": query, "docs": [p, *negs]}
+                    if self.soft_labels:
+                        rows.append({**row, "scores": [ps, *neg_scores]})
+                    else:
+                        rows.append({**row, "labels": [1] + [0] * len(negs)})
+        return rows

@@ -1,0 +1,61 @@
+"""Choose ``n`` negatives per query among the eligible candidates, so that hardness is a choice.
+
+- ``"top"``: the ``n`` eligible candidates that come first in hardness order.
+- ``"random"``: ``n`` eligible candidates uniformly at random.
+- ``"simans"``: SimANS (Zhou et al., 2022): sample without replacement with
+  ``p ∝ exp(-a * (s_neg - s_pos - b) ** 2)``, which favours negatives scoring near the positive
+  (shifted by ``b``) over both the very top, where false negatives sit, and the easy tail.
+
+Combined with a rank window (``range_min``/``range_max`` in :func:`trueneg.mine`), "top" with
+``range_min > 0`` gives runner-up negatives. Sampling without replacement uses the Gumbel-top-k
+trick, vectorized over all queries at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLING = ("top", "random", "simans")
+
+
+def sample_negatives(
+    eligible: np.ndarray,
+    scores: np.ndarray,
+    anchor: np.ndarray,
+    n: int,
+    strategy: str = "top",
+    simans_a: float = 50.0,
+    simans_b: float = -0.05,
+    seed: int = 0,
+) -> np.ndarray:
+    """Column positions of the chosen candidates, ``(Q, n)``, -1 where a query has too few.
+
+    ``eligible`` and ``scores`` are ``(Q, K)`` with columns in hardness order (hardest first);
+    chosen columns are returned in that order.
+
+    Example:
+        >>> import numpy as np
+        >>> ok = np.array([[False, True, True, True]])
+        >>> sample_negatives(ok, np.zeros((1, 4)), np.zeros(1), n=2).tolist()
+        [[1, 2]]
+    """
+    if strategy not in SAMPLING:
+        raise ValueError(f"sampling must be one of {SAMPLING}, got {strategy!r}")
+    if n < 1:
+        raise ValueError(f"num_negatives must be at least 1, got {n}")
+    q, k = eligible.shape
+    if strategy == "top":
+        keys = np.broadcast_to(-np.arange(k, dtype=np.float64), (q, k)).copy()
+    else:
+        rng = np.random.default_rng(seed)
+        gumbel = -np.log(-np.log(rng.uniform(np.finfo(float).tiny, 1.0, size=(q, k))))
+        logits = 0.0 if strategy == "random" else -simans_a * (scores - anchor[:, None] - simans_b) ** 2
+        keys = logits + gumbel
+    keys = np.where(eligible, keys, -np.inf)
+    top = np.argsort(-keys, axis=1, kind="stable")[:, : min(n, k)]
+    chosen = np.take_along_axis(eligible, top, axis=1)
+    top = np.sort(np.where(chosen, top, k), axis=1)
+    top[top == k] = -1
+    if top.shape[1] < n:
+        top = np.concatenate([top, np.full((q, n - top.shape[1]), -1, dtype=top.dtype)], axis=1)
+    return top

@@ -1,0 +1,69 @@
+"""Teacher rescoring: a second model scores (query, document) pairs.
+
+A bi-encoder teacher embeds queries and documents (through the same embedding cache as the
+retriever); a cross-encoder teacher reads each pair. When a teacher is given, its scores drive the
+false-negative filters and the hardness order, and are written out as soft labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trueneg.candidates.encoders import as_encoder, is_encoder, resolve_model
+
+TEACHER_TYPES = ("auto", "bi-encoder", "cross-encoder")
+
+
+def teacher_kind(teacher: Any, teacher_type: str = "auto") -> str:
+    """Whether ``teacher`` is a ``"bi-encoder"`` or a ``"cross-encoder"``.
+
+    With ``"auto"``: a loaded ``CrossEncoder`` is a cross-encoder; a folder whose ``modules.json``
+    lists a Pooling module is a bi-encoder; any other name or path is taken as a cross-encoder.
+    """
+    if teacher_type not in TEACHER_TYPES:
+        raise ValueError(f"teacher_type must be one of {TEACHER_TYPES}, got {teacher_type!r}")
+    if teacher_type != "auto":
+        return teacher_type
+    if is_encoder(teacher):
+        return "bi-encoder"
+    if not isinstance(teacher, str):
+        from sentence_transformers import CrossEncoder
+
+        return "cross-encoder" if isinstance(teacher, CrossEncoder) else "bi-encoder"
+    modules = Path(resolve_model(teacher)) / "modules.json"
+    if modules.is_file() and any("Pooling" in m.get("type", "") for m in json.loads(modules.read_text())):
+        return "bi-encoder"
+    return "cross-encoder"
+
+
+def teacher_scores(
+    teacher: Any,
+    query_texts: list[str],
+    doc_texts: list[str],
+    query_index: np.ndarray,
+    doc_index: np.ndarray,
+    teacher_type: str = "auto",
+    batch_size: int = 32,
+    cache_dir: Any = None,
+    show_progress: bool = True,
+) -> np.ndarray:
+    """Teacher scores of the (query, doc) pairs named by the index arrays."""
+    kind = teacher_kind(teacher, teacher_type)
+    if kind == "bi-encoder":
+        encoder = as_encoder(teacher, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
+        used_q, q_pos = np.unique(query_index, return_inverse=True)
+        used_d, d_pos = np.unique(doc_index, return_inverse=True)
+        q_vec = encoder.encode([query_texts[i] for i in used_q], "query")
+        d_vec = encoder.encode([doc_texts[i] for i in used_d], "document")
+        return np.einsum("ij,ij->i", q_vec[q_pos], d_vec[d_pos]).astype(np.float32)
+    if isinstance(teacher, str):
+        from sentence_transformers import CrossEncoder
+
+        teacher = CrossEncoder(resolve_model(teacher))
+    pairs = [(query_texts[q], doc_texts[d]) for q, d in zip(query_index, doc_index)]
+    scores = teacher.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True)
+    return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, -1]
