@@ -55,6 +55,14 @@ def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
                 f"{name} scores",
                 f"mean {s['mean']:.3f} ± {s['std']:.3f}  median {s['median']:.3f}  [{s['min']:.3f}, {s['max']:.3f}]",
             )
+    fn = summary.get("false_negatives")
+    if fn:
+        cutoff = f", probability cutoff {fn['cutoff']}" if fn["cutoff"] is not None else ""
+        table.add_row(
+            "estimated false negatives",
+            f"{100 * fn['estimated_fn_rate']:.2f}% of emitted"
+            f" ({100 * fn['ci_low']:.2f}–{100 * fn['ci_high']:.2f}%){cutoff}",
+        )
     table.add_row("seconds", str(summary["seconds"]))
     if output is not None:
         table.add_row("written", str(output))
@@ -120,6 +128,14 @@ def mine(
         None, help="Teacher model (bi-encoder or cross-encoder) that rescores candidates."
     ),
     teacher_type: str = typer.Option("auto", help="auto, bi-encoder or cross-encoder."),
+    max_fn_rate: float | None = typer.Option(
+        None,
+        help="Pick the cutoff on the estimated false-negative probability so that emitted negatives stay under "
+        "this false-negative rate (replaces --perc-pos).",
+    ),
+    fn_estimator: str = typer.Option(
+        "tice", help="Label-frequency estimator for --max-fn-rate: tice, elkan-noto, km2."
+    ),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -149,6 +165,8 @@ def mine(
         simans_b=simans_b,
         teacher=teacher,
         teacher_type=teacher_type,
+        max_fn_rate=max_fn_rate,
+        fn_estimator=fn_estimator,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
         seed=seed,
@@ -157,6 +175,67 @@ def mine(
         show_progress=not quiet,
     )
     _run_mine(data, output, format, split, corpus, as_json, options)
+
+
+@app.command()
+def audit(
+    data: Path = typer.Argument(..., help="BEIR folder, or a pair file (.jsonl/.csv/.parquet) of query + positive(s)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for report.html and audit.json."),
+    split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
+    model: str | None = typer.Option(None, help="sentence-transformers model [default: offline all-MiniLM-L6-v2]."),
+    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
+    retriever: str = typer.Option("dense", help="dense, sparse (BM25) or hybrid."),
+    depth: int = typer.Option(100, help="Candidates per query that the estimate covers."),
+    top_k: int = typer.Option(10, help="The dataset rate covers each query's top-k unlabeled candidates."),
+    estimator: str = typer.Option("tice", help="Label-frequency estimator: tice, elkan-noto or km2."),
+    suspects: int = typer.Option(100, help="How many likely missing positives to list."),
+    num_negatives: int = typer.Option(10, "--num-negatives", "-n", help="Mining configuration to assess: negatives."),
+    perc_pos: float = typer.Option(0.95, help="Mining configuration to assess: TopK-PercPos."),
+    max_fn_rate: float | None = typer.Option(None, help="Mining configuration to assess: --max-fn-rate instead."),
+    seed: int = typer.Option(0, help="Random seed."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print audit.json on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Estimate how many unlabeled candidates are missing positives; write report.html and audit.json."""
+    from trueneg.audit import audit as run_audit
+    from trueneg.data import DataError, load_data
+
+    try:
+        loaded = load_data(data, split=split, corpus=corpus)
+        result = run_audit(
+            loaded,
+            model,
+            depth=depth,
+            top_k=top_k,
+            estimator=estimator,
+            n_suspects=suspects,
+            num_negatives=num_negatives,
+            perc_pos=perc_pos,
+            max_fn_rate=max_fn_rate,
+            retriever=retriever,
+            backend=backend,
+            seed=seed,
+            cache_dir=False if no_cache else cache_dir,
+            show_progress=not quiet,
+        )
+        html_path, json_path = result.write(output_dir)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    s = result.summary
+    if as_json:
+        sys.stdout.write(json.dumps(s, indent=2) + "\n")
+        return
+    err.print(
+        f"[bold]estimated false-negative rate[/] in the top {s['top_k']} unlabeled candidates: "
+        f"{100 * s['estimated_fn_rate']:.2f}% ({100 * s['ci_low']:.2f}–{100 * s['ci_high']:.2f}%), "
+        f"label frequency {s['label_frequency']:.2f}; emitted negatives: {100 * s['mining']['estimated_fn_rate']:.2f}%"
+    )
+    for x in s["suspects"][:5]:
+        err.print(f"  suspect p={x['probability']:.2f} query {x['query_id']} doc {x['doc_id']}: {x['query'][:70]}")
+    err.print(f"written {html_path} and {json_path}")
 
 
 @app.command()

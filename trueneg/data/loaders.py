@@ -220,6 +220,8 @@ def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None) -> Retrie
 def load_data(path: str | Path, split: str = "train", corpus: str | Path | None = None) -> RetrievalData:
     """Load a BEIR folder or a pair file, whichever ``path`` is."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         if corpus is not None:
             raise DataError(f"{path}: --corpus applies to pair files; a BEIR folder has its own corpus.jsonl")

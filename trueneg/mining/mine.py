@@ -17,17 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.dense import dense_search, pair_scores
-from trueneg.candidates.encoders import BACKENDS, as_encoder
-from trueneg.candidates.hybrid import reciprocal_rank_fusion
-from trueneg.candidates.sparse import BM25Index
+from trueneg.candidates.encoders import BACKENDS
+from trueneg.candidates.pool import RETRIEVERS, CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData, normalize_text
 from trueneg.mining import filters
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
 from trueneg.mining.teacher import teacher_scores
 
-RETRIEVERS = ("dense", "sparse", "hybrid")
 DROP_REASONS = (
     "labeled_positive",
     "duplicate_of_positive",
@@ -37,6 +34,7 @@ DROP_REASONS = (
     "margin",
     "perc_pos",
     "min_score",
+    "fn_probability",
 )
 
 
@@ -89,10 +87,14 @@ def mine_negatives(
     simans_b: float = -0.05,
     teacher: Any = None,
     teacher_type: str = "auto",
+    max_fn_rate: float | None = None,
+    estimate_fn: bool = False,
+    fn_estimator: str = "tice",
     seed: int = 0,
     batch_size: int = 32,
     cache_dir: Any = None,
     show_progress: bool = True,
+    pool: CandidatePool | None = None,
 ) -> MiningResult:
     """Mine hard negatives that are unlikely to be unlabeled positives.
 
@@ -116,9 +118,18 @@ def mine_negatives(
         teacher: optional bi-encoder or cross-encoder that rescores candidates; its scores then drive
             the filters and hardness order and are written out as soft labels.
         teacher_type: ``"auto"``, ``"bi-encoder"`` or ``"cross-encoder"``.
+        max_fn_rate: target false-negative rate among the emitted negatives. Candidates get a
+            probability of being a missing positive (:func:`trueneg.audit.estimate_false_negatives`);
+            the largest probability cutoff whose emitted negatives have an expected false-negative
+            rate <= the target is chosen (hardest negatives that meet it) and reported in
+            ``summary["false_negatives"]["cutoff"]``. It replaces TopK-PercPos (``perc_pos`` is ignored).
+        estimate_fn: report the estimated false-negative rate of the emitted negatives even
+            without ``max_fn_rate``. fn_estimator: ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
         seed: seed of the random and SimANS sampling.
         batch_size: encoding batch size. cache_dir: embedding cache (``False`` disables).
         show_progress: progress bars.
+        pool: candidates from :func:`~trueneg.candidates.pool.retrieve_candidates` to reuse (they
+            must cover ``range_max``); its retriever settings then replace ``model``/``retriever``/prompts.
 
     Returns:
         A :class:`~trueneg.mining.result.MiningResult`; ``result.to_rows("flagembedding")`` gives rows.
@@ -133,25 +144,13 @@ def mine_negatives(
     started = time.perf_counter()
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
     _check_options(num_negatives, retriever, sampling, backend, range_min, range_max)
-    query_ids = data.mined_query_ids()
-    if not query_ids:
-        raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
-    judged = data.judgments(query_ids)
-    q_rows = np.array([data.query_index(q) for q in query_ids], dtype=np.int64)
-    query_texts = [data.query_texts[i] for i in q_rows]
-    n_q = len(query_ids)
-    is_pos = judged.grade > 0
-    positives = _per_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
-    judged_negatives = _per_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
-    max_pos = int((positives >= 0).sum(axis=1).max())
-    depth = min(range_max + max_pos, len(data.doc_texts))
-
     # 1. Candidates, in retrieval order, and the scores the filters read.
-    encoder = None
-    q_vec = d_vec = None
-    if retriever in ("dense", "hybrid"):
-        encoder = as_encoder(
+    if pool is None:
+        pool = retrieve_candidates(
+            data,
             model,
+            depth=range_max,
+            retriever=retriever,
             backend=backend,
             query_prompt=query_prompt,
             document_prompt=document_prompt,
@@ -159,28 +158,10 @@ def mine_negatives(
             cache_dir=cache_dir,
             show_progress=show_progress,
         )
-        d_vec = encoder.encode(data.doc_texts, "document")
-        q_vec = encoder.encode(query_texts, "query")
-    bm25 = BM25Index(data.doc_texts, show_progress=show_progress) if retriever in ("sparse", "hybrid") else None
-    if retriever == "dense":
-        scores, cand = dense_search(q_vec, d_vec, depth, show_progress=show_progress)
-    elif retriever == "sparse":
-        scores, cand = bm25.search(query_texts, depth)
-    else:
-        _, dense_cand = dense_search(q_vec, d_vec, depth, show_progress=show_progress)
-        _, sparse_cand = bm25.search(query_texts, depth)
-        _, cand = reciprocal_rank_fusion([dense_cand, sparse_cand], depth)
-        scores = np.where(
-            cand >= 0,
-            pair_scores(q_vec, d_vec, np.repeat(np.arange(n_q), depth), cand.ravel()).reshape(cand.shape),
-            -np.inf,
-        )
-
-    pos_q, pos_d = np.nonzero(positives >= 0)[0], positives[positives >= 0]
-    if retriever == "sparse":
-        pos_scores = bm25.pair_scores(query_texts, pos_q, pos_d)
-    else:
-        pos_scores = pair_scores(q_vec, d_vec, pos_q, pos_d)
+    query_ids, query_texts, cand, scores = pool.query_ids, pool.query_texts, pool.candidates, pool.scores
+    positives, judged_negatives = pool.positives, pool.judged_negatives
+    pos_q, pos_d, pos_scores = pool.positive_query, pool.positive_doc, pool.positive_scores
+    n_q = len(query_ids)
 
     # 2. Structural exclusions: labeled positives, exact duplicates of a positive, rank window.
     valid = cand >= 0
@@ -217,6 +198,16 @@ def mine_negatives(
     per_query_pos = np.split(pos_scores, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
     anchor = filters.anchor_scores(per_query_pos)
 
+    estimate = None
+    if max_fn_rate is not None or estimate_fn:
+        from trueneg.audit.estimate import estimate_false_negatives
+
+        if max_fn_rate is not None:
+            if not 0.0 <= max_fn_rate <= 1.0:
+                raise ValueError(f"max_fn_rate must be in [0, 1], got {max_fn_rate}")
+            perc_pos = None
+        estimate = estimate_false_negatives(pool, fn_estimator, seed=seed)
+
     # 4. False-negative filters; judged negatives are exempt.
     exempt = filters.member_of(cand, judged_negatives)
     if near_duplicate is not None:
@@ -236,21 +227,47 @@ def mine_negatives(
     if min_score is not None:
         drop["min_score"] = scores < min_score
     counted = ~alive
-    for reason in DROP_REASONS[3:]:
+    for reason in DROP_REASONS[3:-1]:
         drop[reason] &= alive & ~exempt & ~counted
         counted |= drop[reason]
     eligible = alive & ~counted
 
     # 5. Sampling, in hardness order: retrieval order, or teacher score order with a teacher.
-    order = np.argsort(-np.where(eligible, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
-    if order is not None:
-        eligible_o, scores_o, cand_o = (np.take_along_axis(a, order, axis=1) for a in (eligible, scores, cand))
+    order = np.argsort(-np.where(alive, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
+
+    def select(mask: np.ndarray) -> np.ndarray:
+        """Chosen columns (original order) per query, -1 padded."""
+        if order is None:
+            return sample_negatives(mask, scores, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+        mask_o, scores_o = np.take_along_axis(mask, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        chosen_o = sample_negatives(mask_o, scores_o, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+        return np.where(chosen_o >= 0, np.take_along_axis(order, np.maximum(chosen_o, 0), axis=1), -1)
+
+    fn_summary = None
+    if estimate is not None:
+        probability = np.where(exempt, 0.0, np.nan_to_num(estimate.probability, nan=1.0))
+        if max_fn_rate is not None:
+            cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, max_fn_rate)
+            drop["fn_probability"] = alive & ~counted & ~eligible
+        chosen = select(eligible)
+        picked = np.zeros(cand.shape, dtype=bool)
+        picked[np.nonzero(chosen >= 0)[0], chosen[chosen >= 0]] = True
+        rate = estimate.rate(picked)
+        fn_summary = {
+            "estimator": estimate.estimator,
+            "label_frequency": round(estimate.label_frequency, 4),
+            "label_frequency_ci": [round(v, 4) for v in estimate.label_frequency_ci],
+            "max_fn_rate": max_fn_rate,
+            "cutoff": None if max_fn_rate is None else round(float(cutoff), 6),
+            "estimated_fn_rate": round(rate[0], 5),
+            "ci_low": round(rate[1], 5),
+            "ci_high": round(rate[2], 5),
+        }
     else:
-        eligible_o, scores_o, cand_o = eligible, scores, cand
-    chosen = sample_negatives(eligible_o, scores_o, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+        chosen = select(eligible)
     have = chosen >= 0
-    negatives = np.where(have, np.take_along_axis(cand_o, np.maximum(chosen, 0), axis=1), -1)
-    neg_scores = np.where(have, np.take_along_axis(scores_o, np.maximum(chosen, 0), axis=1), np.nan).astype(np.float32)
+    negatives = np.where(have, np.take_along_axis(cand, np.maximum(chosen, 0), axis=1), -1)
+    neg_scores = np.where(have, np.take_along_axis(scores, np.maximum(chosen, 0), axis=1), np.nan).astype(np.float32)
     judged_emitted = int((filters.member_of(negatives, judged_negatives) & have).sum())
 
     n_neg = have.sum(axis=1)
@@ -286,7 +303,8 @@ def mine_negatives(
             "anchor_positive": _stats(anchor),
             "negative": _stats(neg_scores[have]),
         },
-        "texts_encoded": getattr(encoder, "encoded_count", None),
+        "false_negatives": fn_summary,
+        "texts_encoded": pool.texts_encoded,
         "seconds": round(time.perf_counter() - started, 2),
     }
     pos_lists = np.split(pos_d, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
@@ -304,10 +322,20 @@ def mine_negatives(
     )
 
 
-def _per_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
-    """Per-query doc indices as a ``(n_queries, width)`` matrix padded with -1 (input sorted by query)."""
-    order = np.argsort(query_index, kind="stable")
-    return filters.padded(np.split(doc_index[order], np.cumsum(np.bincount(query_index, minlength=n_queries))[:-1]))
+def _fn_cutoff(
+    eligible: np.ndarray, probability: np.ndarray, exempt: np.ndarray, select: Any, target: float
+) -> tuple[float, np.ndarray]:
+    """Largest probability cutoff whose selected negatives have mean probability <= ``target``."""
+    values = probability[eligible & ~exempt]
+    grid = np.unique(np.r_[np.quantile(values, np.linspace(0, 1, 201)) if values.size else [], 0.0, 1.0])
+    for cutoff in grid[::-1]:
+        mask = eligible & ((probability <= cutoff) | exempt)
+        chosen = select(mask)
+        rows = np.nonzero(chosen >= 0)[0]
+        picked = probability[rows, chosen[chosen >= 0]]
+        if picked.size == 0 or picked.mean() <= target:
+            return float(cutoff), mask
+    return 0.0, eligible & ((probability <= 0.0) | exempt)
 
 
 def mine(

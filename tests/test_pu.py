@@ -1,0 +1,65 @@
+"""Class-prior / label-frequency estimators on generated data with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from trueneg.pu import KM2, ElkanNoto, TIcE
+
+
+def _pu_data(c: float, prior: float, n: int = 3000, gap: float = 2.0, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < prior
+    X = np.where(y[:, None], rng.normal(gap, 1, (n, 2)), rng.normal(-gap, 1, (n, 2)))
+    s = y & (rng.random(n) < c)
+    return X, s, y
+
+
+@pytest.mark.parametrize(("c", "prior"), [(0.5, 0.4), (0.3, 0.25), (0.7, 0.5)])
+@pytest.mark.parametrize(
+    "estimator",
+    [ElkanNoto(n_bootstrap=50), TIcE(n_bootstrap=50), KM2(n_bootstrap=4)],
+    ids=["elkan-noto", "tice", "km2"],
+)
+def test_estimators_recover_known_label_frequency(estimator, c: float, prior: float) -> None:
+    X, s, y = _pu_data(c, prior)
+    fitted = estimator.fit(X, s)
+    true_c = s.sum() / y.sum()
+    true_unlabeled_prior = (y & ~s).sum() / (~s).sum()
+    assert abs(fitted.label_frequency_ - true_c) < 0.08
+    assert abs(fitted.unlabeled_prior_ - true_unlabeled_prior) < 0.06
+    low, high = fitted.label_frequency_ci_
+    assert 0 < low <= high <= 1 and high - low < 0.25
+    assert fitted.prior_ci_[0] <= fitted.prior_ci_[1]
+
+
+def test_tice_interval_covers_truth() -> None:
+    X, s, y = _pu_data(0.5, 0.4, gap=2.5)
+    fitted = TIcE(n_bootstrap=100).fit(X, s)
+    low, high = fitted.label_frequency_ci_
+    assert low - 0.02 <= s.sum() / y.sum() <= high + 0.02
+
+
+def test_elkan_noto_classifier_ranks_hidden_positives() -> None:
+    X, s, y = _pu_data(0.4, 0.4)
+    fitted = ElkanNoto(n_bootstrap=10).fit(X, s)
+    proba = fitted.predict_proba(X[~s])
+    assert roc_auc_score(y[~s], proba) > 0.95
+    assert proba.min() >= 0 and proba.max() <= 1
+
+
+def test_input_validation() -> None:
+    with pytest.raises(ValueError, match="rows but s has"):
+        TIcE().fit(np.zeros((5, 2)), np.ones(4))
+    with pytest.raises(ValueError, match="at least 2 labeled"):
+        TIcE().fit(np.zeros((5, 2)), np.array([1, 0, 0, 0, 0]))
+    with pytest.raises(ValueError, match="NaN"):
+        ElkanNoto().fit(np.full((5, 2), np.nan), np.array([1, 1, 0, 0, 0]))
+
+
+def test_deterministic_given_seed() -> None:
+    X, s, _ = _pu_data(0.5, 0.4, n=1000)
+    a, b = TIcE(random_state=3).fit(X, s), TIcE(random_state=3).fit(X, s)
+    assert a.label_frequency_ == b.label_frequency_ and a.label_frequency_ci_ == b.label_frequency_ci_

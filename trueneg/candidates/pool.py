@@ -1,0 +1,132 @@
+"""Retrieve the candidate pool of every query with at least one positive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from trueneg.candidates.dense import dense_search, pair_scores
+from trueneg.candidates.encoders import as_encoder
+from trueneg.candidates.hybrid import reciprocal_rank_fusion
+from trueneg.candidates.sparse import BM25Index
+from trueneg.data.dataset import RetrievalData
+
+RETRIEVERS = ("dense", "sparse", "hybrid")
+
+
+@dataclass
+class CandidatePool:
+    """Ranked candidates of each query plus its judgments, all as corpus row indices.
+
+    ``candidates``/``scores`` are ``(n_queries, width)`` in retrieval order (-1 / -inf padding);
+    ``positives`` and ``judged_negatives`` are padded with -1; ``positive_query``,
+    ``positive_doc`` and ``positive_scores`` list every (query, positive) pair, query-major.
+    Scores are dense cosine (dense, hybrid) or BM25 (sparse).
+    """
+
+    query_ids: list[str]
+    query_texts: list[str]
+    candidates: np.ndarray
+    scores: np.ndarray
+    positives: np.ndarray
+    judged_negatives: np.ndarray
+    positive_query: np.ndarray
+    positive_doc: np.ndarray
+    positive_scores: np.ndarray
+    texts_encoded: int | None = None
+
+    def per_query_positive_scores(self) -> list[np.ndarray]:
+        """Scores of each query's positives, one array per query."""
+        counts = np.bincount(self.positive_query, minlength=len(self.query_ids))
+        return np.split(self.positive_scores, np.cumsum(counts)[:-1])
+
+
+def _per_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
+    """Doc indices grouped by query as a ``(n_queries, width)`` matrix padded with -1."""
+    order = np.argsort(query_index, kind="stable")
+    counts = np.bincount(query_index, minlength=n_queries)
+    width = max(int(counts.max(initial=0)), 1)
+    out = np.full((n_queries, width), -1, dtype=np.int64)
+    rows = query_index[order]
+    out[rows, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)] = doc_index[order]
+    return out
+
+
+def retrieve_candidates(
+    data: RetrievalData,
+    model: Any = None,
+    *,
+    depth: int = 100,
+    retriever: str = "dense",
+    backend: str = "torch",
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+    batch_size: int = 32,
+    cache_dir: Any = None,
+    show_progress: bool = True,
+) -> CandidatePool:
+    """Top-``depth`` non-positive candidates (plus room for the positives) of every query with a positive.
+
+    Example:
+        >>> pool = retrieve_candidates(load_beir("../shared/data/scifact"), depth=50)  # doctest: +SKIP
+        >>> pool.candidates.shape  # doctest: +SKIP
+        (809, 55)
+    """
+    if retriever not in RETRIEVERS:
+        raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+    query_ids = data.mined_query_ids()
+    if not query_ids:
+        raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
+    judged = data.judgments(query_ids)
+    query_texts = [data.query_texts[data.query_index(q)] for q in query_ids]
+    n_q = len(query_ids)
+    is_pos = judged.grade > 0
+    positives = _per_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
+    judged_negatives = _per_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
+    width = min(depth + int((positives >= 0).sum(axis=1).max()), len(data.doc_texts))
+
+    encoder = q_vec = d_vec = bm25 = None
+    if retriever in ("dense", "hybrid"):
+        encoder = as_encoder(
+            model,
+            backend=backend,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            show_progress=show_progress,
+        )
+        d_vec = encoder.encode(data.doc_texts, "document")
+        q_vec = encoder.encode(query_texts, "query")
+    if retriever in ("sparse", "hybrid"):
+        bm25 = BM25Index(data.doc_texts, show_progress=show_progress)
+    if retriever == "dense":
+        scores, cand = dense_search(q_vec, d_vec, width, show_progress=show_progress)
+    elif retriever == "sparse":
+        scores, cand = bm25.search(query_texts, width)
+    else:
+        _, dense_cand = dense_search(q_vec, d_vec, width, show_progress=show_progress)
+        _, sparse_cand = bm25.search(query_texts, width)
+        _, cand = reciprocal_rank_fusion([dense_cand, sparse_cand], width)
+        flat = pair_scores(q_vec, d_vec, np.repeat(np.arange(n_q), cand.shape[1]), np.maximum(cand, 0).ravel())
+        scores = np.where(cand >= 0, flat.reshape(cand.shape), -np.inf)
+
+    pos_q, pos_d = np.nonzero(positives >= 0)[0], positives[positives >= 0]
+    if retriever == "sparse":
+        pos_scores = bm25.pair_scores(query_texts, pos_q, pos_d)
+    else:
+        pos_scores = pair_scores(q_vec, d_vec, pos_q, pos_d)
+    return CandidatePool(
+        query_ids,
+        query_texts,
+        cand,
+        scores.astype(np.float32),
+        positives,
+        judged_negatives,
+        pos_q,
+        pos_d,
+        pos_scores,
+        getattr(encoder, "encoded_count", None),
+    )
