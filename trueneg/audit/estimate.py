@@ -76,10 +76,64 @@ def _posterior(g: np.ndarray, c: float) -> np.ndarray:
     return np.clip((1 - c) / c * g / np.maximum(1 - g, 1e-9), 0.0, 1.0)
 
 
+def _anchor_odds(pool: CandidatePool, labeled: np.ndarray, unlabeled: np.ndarray, min_pairs: int, seed: int):
+    """Odds that an unlabeled candidate is a positive *given how it scores against the query's positives*.
+
+    Trained leave-one-out on queries with several labeled positives: each such positive, scored
+    against the anchor (minimum score) of the query's *other* positives, is a positive example;
+    the query's unlabeled candidates against the same anchor are the rest. Returns ``None`` when
+    fewer than ``min_pairs`` such positives exist.
+    """
+    valid = pool.candidates >= 0
+    base = pool_features(pool)
+    scores = np.where(valid, pool.scores, np.nan)
+    positive_scores = pool.per_query_positive_scores()
+    rows_x, rows_y = [], []
+    for q in np.flatnonzero(np.array([len(p) for p in positive_scores]) >= 2):  # a minority of queries
+        for col in np.flatnonzero(labeled[q]):
+            others = np.delete(positive_scores[q], np.argmin(np.abs(positive_scores[q] - scores[q, col])))
+            feats = np.column_stack([scores[q] - others.min(), base[q]])
+            keep = unlabeled[q].copy()
+            keep[col] = True
+            rows_x.append(feats[keep])
+            rows_y.append(np.flatnonzero(keep) == col)
+    if sum(int(y.sum()) for y in rows_y) < min_pairs:
+        return None
+    X, y = np.vstack(rows_x), np.concatenate(rows_y)
+    model = LogisticRegression(max_iter=2000, C=1.0, random_state=seed).fit(X, y)
+    anchor_all = np.array([p.min() for p in positive_scores])[:, None]
+    feats_all = np.concatenate([(scores - anchor_all)[..., None], base], axis=2)
+    g = np.full(valid.shape, np.nan)
+    g[unlabeled] = model.predict_proba(feats_all[unlabeled])[:, 1]
+    return g / np.maximum(1 - g, 1e-9)
+
+
+def _allocate(odds: np.ndarray, total: float) -> np.ndarray:
+    """Probabilities ``min(1, lam * odds)`` with ``lam`` chosen so they sum to ``total``."""
+    if total <= 0:
+        return np.zeros_like(odds)
+    lo, hi = 0.0, 1.0
+    while np.minimum(1.0, hi * odds).sum() < total and hi < 1e12:
+        hi *= 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.minimum(1.0, mid * odds).sum() < total else (lo, mid)
+    return np.minimum(1.0, hi * odds)
+
+
 def estimate_false_negatives(
-    pool: CandidatePool, estimator: str = "tice", n_bootstrap: int = 200, seed: int = 0
+    pool: CandidatePool, estimator: str = "tice", n_bootstrap: int = 200, seed: int = 0, min_anchor_pairs: int = 10
 ) -> FalseNegativeEstimate:
     """Probability that each unlabeled candidate of ``pool`` is a missing positive (see module docstring).
+
+    Two steps. (1) How many: PU learning over the pool (features without reference to the query's
+    positives, so labeled and unlabeled pairs are described alike) gives the label frequency ``c``
+    and the expected number of missing positives ``n_labeled * (1 - c) / c``. (2) Which: where at
+    least ``min_anchor_pairs`` positives come from queries with several positives, a second
+    classifier learns, leave-one-out, how a positive scores against the query's *other* positives
+    (score minus their minimum, plus the pool features); the expected missing positives are
+    distributed over candidates in proportion to its odds. Otherwise the PU posterior of step 1
+    (Elkan & Noto) is used directly.
 
     Example:
         >>> pool = retrieve_candidates(load_beir("../shared/data/scifact"), depth=100)  # doctest: +SKIP
@@ -92,6 +146,7 @@ def estimate_false_negatives(
     labeled = member_of(pool.candidates, pool.positives) & valid
     judged = member_of(pool.candidates, pool.judged_negatives) & valid & ~labeled
     population = valid & ~judged
+    unlabeled = population & ~labeled
     if labeled.sum() < 2:
         raise ValueError("fewer than 2 labeled positives among the retrieved candidates; cannot estimate")
     X = pool_features(pool)[population]
@@ -101,10 +156,14 @@ def estimate_false_negatives(
     fitted = ESTIMATORS[estimator](**kwargs).fit(X, s)
     c = fitted.label_frequency_
     c_low, c_high = fitted.label_frequency_ci_
+    odds = _anchor_odds(pool, labeled, unlabeled, min_anchor_pairs, seed)
     out = []
     for value in (c, c_high, c_low):  # a higher label frequency means fewer missing positives
         p = np.full(valid.shape, np.nan)
-        p[population] = np.where(s, np.nan, _posterior(g, value))
+        if odds is None:
+            p[population] = np.where(s, np.nan, _posterior(g, value))
+        else:
+            p[unlabeled] = _allocate(odds[unlabeled], labeled.sum() * (1 - value) / value)
         p[judged] = 0.0
         out.append(p)
     return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, (c_low, c_high), estimator)
