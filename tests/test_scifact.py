@@ -197,3 +197,31 @@ def test_onnx_int8_backend_close_to_torch(cache_dir: Path) -> None:
     cos = (fp32 * int8).sum(axis=1)
     assert cos.min() > 0.97
     assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+
+
+def test_cli_max_fn_rate_reports_cutoff(slice_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "neg.jsonl"
+    res = runner.invoke(
+        app,
+        [
+            "mine",
+            str(slice_dir),
+            "-o",
+            str(out),
+            "-n",
+            "5",
+            "--max-fn-rate",
+            "0.01",
+            "--cache-dir",
+            str(cache_dir),
+            "--json",
+            "-q",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    fn = json.loads(res.stdout)["false_negatives"]
+    assert fn["max_fn_rate"] == 0.01 and 0.0 <= fn["cutoff"] <= 1.0
+    assert fn["estimated_fn_rate"] <= 0.01
+    assert json.loads(res.stdout)["dropped"]["perc_pos"] == 0  # replaced by the probability cutoff
+    res = runner.invoke(app, ["mine", str(slice_dir), "-o", str(out), "--max-fn-rate", "2", "-q"])
+    assert res.exit_code == 2 and "max_fn_rate must be in [0, 1]" in res.output

@@ -144,6 +144,8 @@ def mine_negatives(
     started = time.perf_counter()
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
     _check_options(num_negatives, retriever, sampling, backend, range_min, range_max)
+    if max_fn_rate is not None and not 0.0 <= max_fn_rate <= 1.0:
+        raise ValueError(f"max_fn_rate must be in [0, 1], got {max_fn_rate}")
     # 1. Candidates, in retrieval order, and the scores the filters read.
     if pool is None:
         pool = retrieve_candidates(
@@ -203,8 +205,6 @@ def mine_negatives(
         from trueneg.audit.estimate import estimate_false_negatives
 
         if max_fn_rate is not None:
-            if not 0.0 <= max_fn_rate <= 1.0:
-                raise ValueError(f"max_fn_rate must be in [0, 1], got {max_fn_rate}")
             perc_pos = None
         estimate = estimate_false_negatives(pool, fn_estimator, seed=seed)
 
