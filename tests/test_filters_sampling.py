@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from trueneg.candidates.hybrid import reciprocal_rank_fusion
+from trueneg.candidates.pool import group_by_query
 from trueneg.mining.filters import (
     anchor_scores,
     member_of,
     near_duplicates,
-    padded,
     tfidf_matrix,
     topk_abs,
     topk_margin_pos,
@@ -34,9 +34,10 @@ def test_positive_aware_filters() -> None:
         topk_perc_pos(scores, anchor, 1.5)
 
 
-def test_member_of_and_padded() -> None:
-    sets = padded([np.array([3, 5]), np.array([], dtype=np.int64)])
+def test_member_of_and_group_by_query() -> None:
+    sets = group_by_query(np.array([0, 0]), np.array([3, 5]), n_queries=2)
     assert sets.tolist() == [[3, 5], [-1, -1]]
+    assert group_by_query(np.array([1, 0, 1]), np.array([7, 8, 9]), 3).tolist() == [[8, -1], [7, 9], [-1, -1]]
     cand = np.array([[5, 1, -1], [3, -1, 2]])
     assert member_of(cand, sets).tolist() == [[True, False, False], [False, False, False]]
 

@@ -43,7 +43,7 @@ class CandidatePool:
         return np.split(self.positive_scores, np.cumsum(counts)[:-1])
 
 
-def _per_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
+def group_by_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
     """Doc indices grouped by query as a ``(n_queries, width)`` matrix padded with -1."""
     order = np.argsort(query_index, kind="stable")
     counts = np.bincount(query_index, minlength=n_queries)
@@ -83,8 +83,8 @@ def retrieve_candidates(
     query_texts = [data.query_texts[data.query_index(q)] for q in query_ids]
     n_q = len(query_ids)
     is_pos = judged.grade > 0
-    positives = _per_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
-    judged_negatives = _per_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
+    positives = group_by_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
+    judged_negatives = group_by_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
     width = min(depth + int((positives >= 0).sum(axis=1).max()), len(data.doc_texts))
 
     encoder = q_vec = d_vec = bm25 = None

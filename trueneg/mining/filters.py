@@ -21,18 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def padded(groups: list[np.ndarray], fill: int = -1) -> np.ndarray:
-    """Stack ragged integer arrays into a ``(len(groups), max_len)`` matrix padded with ``fill``."""
-    width = max((len(g) for g in groups), default=0)
-    out = np.full((len(groups), max(width, 1)), fill, dtype=np.int64)
-    lengths = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
-    if lengths.sum():
-        rows = np.repeat(np.arange(len(groups)), lengths)
-        cols = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        out[rows, cols] = np.concatenate(groups)
-    return out
-
-
 def member_of(candidates: np.ndarray, sets: np.ndarray) -> np.ndarray:
     """``(Q, K)`` mask: candidate ``[q, k]`` appears in row ``q`` of the padded ``sets`` (-1 is padding)."""
     return ((candidates[:, :, None] == sets[:, None, :]) & (sets[:, None, :] >= 0)).any(axis=2)
