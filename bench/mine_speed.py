@@ -36,60 +36,68 @@ def _overlap(reference: dict[str, list[str]], other: dict[str, list[str]]) -> fl
     return round(shared / total, 4)
 
 
-def run_arm(name: str, data: Path, runs: int, work: Path) -> dict:
-    cold, warm = [], []
-    negatives = None
+def arm_command(name: str, data: Path, out: Path, cache: Path) -> list[str]:
+    """The whole-process command of one arm."""
+    if name == "sentence-transformers":
+        return [
+            sys.executable,
+            str(ROOT / "bench" / "_st_mine.py"),
+            str(data),
+            "train",
+            str(out),
+            str(cache),
+            "10",
+            "0.05",
+        ]
+    backend = "torch" if name == "trueneg" else "onnx-int8"
+    return [
+        *TRUENEG,
+        "mine",
+        str(data),
+        "--split",
+        "train",
+        "-n",
+        "10",
+        "--perc-pos",
+        "0.95",
+        "--backend",
+        backend,
+        "--output",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+        "--json",
+    ]
+
+
+def run_arms(names: list[str], data: Path, runs: int, work: Path) -> dict[str, dict]:
+    """Each repetition runs every arm cold then warm, arms interleaved so that a noisy spell of the
+    machine hits all arms alike."""
+    arms = {name: {"cold": [], "warm": [], "negatives": None} for name in names}
     for i in range(runs):
-        cache = work / f"{name}-cache-{i}"
-        out = work / f"{name}-{i}.json"
-        if name == "sentence-transformers":
-            cmd = [
-                sys.executable,
-                str(ROOT / "bench" / "_st_mine.py"),
-                str(data),
-                "train",
-                str(out),
-                str(cache),
-                "10",
-                "0.05",
-            ]
-            env = {}
-        else:
-            backend = "torch" if name == "trueneg" else "onnx-int8"
-            out = out.with_suffix(".jsonl")
-            cmd = [
-                *TRUENEG,
-                "mine",
-                str(data),
-                "--split",
-                "train",
-                "-n",
-                "10",
-                "--perc-pos",
-                "0.95",
-                "--backend",
-                backend,
-                "--output",
-                str(out),
-                "--cache-dir",
-                str(cache),
-                "--quiet",
-                "--json",
-            ]
-            env = {}
-        for bucket in (cold, warm):
-            bucket.append(timed(cmd, env))
-            print(f"{name} run {i} {'cold' if bucket is cold else 'warm'}: {bucket[-1]}", flush=True)
-        if negatives is None:
-            negatives = json.loads(out.read_text()) if out.suffix == ".json" else _negatives_of_rows(out)
-        shutil.rmtree(cache, ignore_errors=True)
+        for name in names:
+            cache = work / f"{name}-cache-{i}"
+            out = work / (f"{name}-{i}.json" if name == "sentence-transformers" else f"{name}-{i}.jsonl")
+            cmd = arm_command(name, data, out, cache)
+            for phase in ("cold", "warm"):
+                arms[name][phase].append(timed(cmd))
+                print(f"{name} run {i} {phase}: {arms[name][phase][-1]}", flush=True)
+            if arms[name]["negatives"] is None:
+                arms[name]["negatives"] = (
+                    json.loads(out.read_text()) if out.suffix == ".json" else _negatives_of_rows(out)
+                )
+            shutil.rmtree(cache, ignore_errors=True)
     return {
-        "cold_seconds": median([r["seconds"] for r in cold]),
-        "warm_seconds": median([r["seconds"] for r in warm]),
-        "cold_peak_mb": median([r["peak_mb"] for r in cold]),
-        "warm_peak_mb": median([r["peak_mb"] for r in warm]),
-        "runs": {"cold": cold, "warm": warm},
-        "negatives": negatives,
+        name: {
+            "cold_seconds": median([r["seconds"] for r in arm["cold"]]),
+            "warm_seconds": median([r["seconds"] for r in arm["warm"]]),
+            "cold_peak_mb": median([r["peak_mb"] for r in arm["cold"]]),
+            "warm_peak_mb": median([r["peak_mb"] for r in arm["warm"]]),
+            "runs": {"cold": arm["cold"], "warm": arm["warm"]},
+            "negatives": arm["negatives"],
+        }
+        for name, arm in arms.items()
     }
 
 
@@ -101,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trueneg-bench-"))
     try:
-        arms = {name: run_arm(name, args.data, args.runs, work) for name in args.arms}
+        arms = run_arms(args.arms, args.data, args.runs, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reference = arms["trueneg"]["negatives"] if "trueneg" in arms else None

@@ -238,6 +238,68 @@ def audit(
     err.print(f"written {html_path} and {json_path}")
 
 
+def _load_npy(path: Path, what: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        _fail(f"{path}: cannot read {what} as a NumPy .npy file ({exc})")
+
+
+@app.command()
+def labels(
+    pred_probs: Path = typer.Argument(..., help="Out-of-sample predicted probabilities, (n, classes) .npy."),
+    given_labels: Path = typer.Argument(..., help="Given labels, (n,) .npy of integers."),
+    features: Path | None = typer.Option(None, help="Features or embeddings, (n, dim) .npy, for the kNN signal."),
+    filter_by: str = typer.Option("both", help="both, prune_by_noise_rate, prune_by_class or confident_learning."),
+    k: int = typer.Option(10, help="Neighbours of the kNN signal."),
+    top: int = typer.Option(20, help="Rows shown in the table."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the ranked issues."),
+) -> None:
+    """Find label errors: examples filed under the wrong class, ranked, with a suggested label."""
+    import warnings
+
+    from trueneg.labels import find_label_issues
+
+    probs = _load_npy(pred_probs, "pred_probs")
+    given = _load_npy(given_labels, "labels")
+    feats = _load_npy(features, "features") if features is not None else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = find_label_issues(given, probs, feats, filter_by=filter_by, k=k)
+        except ValueError as exc:
+            _fail(f"{pred_probs}: {exc}")
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
+    noise = result.noise
+    payload = {
+        "issues": result.to_records(),
+        "noise": {
+            "noise_rate": round(noise.noise_rate, 5),
+            "expected_errors": noise.expected_errors,
+            "noise_rate_per_class": [round(float(v), 5) for v in noise.noise_rate_per_class],
+            "joint": [[round(float(v), 6) for v in row] for row in noise.joint],
+        },
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    table = Table(
+        title=f"{len(payload['issues'])} suspected label errors (estimated noise "
+        f"{100 * noise.noise_rate:.1f}%, ~{noise.expected_errors} errors)",
+        title_justify="left",
+    )
+    for column in ("rank", "index", "score", "given", "suggested"):
+        table.add_column(column, justify="right")
+    for rank, row in enumerate(payload["issues"][:top], start=1):
+        table.add_row(
+            str(rank), str(row["index"]), f"{row['score']:.3f}", str(row["given_label"]), str(row["suggested_label"])
+        )
+    Console().print(table)
+
+
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo_negatives.jsonl"), "--output", "-o", help="Where to write the mined rows."),

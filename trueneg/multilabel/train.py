@@ -1,0 +1,169 @@
+"""A small trainer for feature tables, so the missing-label losses can be compared on real data,
+and missing-label detection on top of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+from trueneg.multilabel.losses import LOSSES
+from trueneg.pu import TIcE
+
+
+def _check_xy(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise ValueError(f"X must be a finite (n_samples, n_features) array, got shape {X.shape}")
+    if Y is None:
+        return X, None
+    Y = np.asarray(Y)
+    if Y.shape[0] != X.shape[0] or Y.ndim != 2:
+        raise ValueError(f"Y must be (n_samples={X.shape[0]}, n_labels), got shape {Y.shape}")
+    if not np.isin(Y, (0, 1)).all():
+        raise ValueError("Y must hold 0 (not annotated) and 1 (annotated positive) only")
+    return X, Y.astype(np.float32)
+
+
+def estimate_label_priors(X: np.ndarray, observed: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Class prior ``P(y_j = 1)`` of every label with :class:`~trueneg.pu.TIcE` on the features.
+
+    Labels with fewer than 2 annotated positives fall back to their observed frequency.
+    """
+    X, observed = _check_xy(X, observed)
+    priors = observed.mean(0).astype(float)
+    for j in range(observed.shape[1]):
+        s = observed[:, j].astype(bool)
+        if 2 <= s.sum() <= len(s) - 2:
+            priors[j] = TIcE(n_bootstrap=0, random_state=seed).fit(X, s).prior_
+    return priors
+
+
+class MultiLabelMLP(BaseEstimator):
+    """MLP (or linear model with ``hidden=0``) for multi-label feature tables, trained with any loss of
+    :mod:`trueneg.multilabel.losses`. Features are standardized; training is seeded and CPU by default.
+
+    Args:
+        loss: ``"bce"`` (assume negative), ``"asl"``, ``"em"`` or ``"nnpu"``.
+        loss_kwargs: extra arguments of the loss; nnPU ``priors`` default to :func:`estimate_label_priors`.
+        hidden / epochs / lr / weight_decay / batch_size / dropout: the usual.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(64, 5)); Y = (X[:, :2] > 0).astype(int)
+        >>> MultiLabelMLP(epochs=5).fit(X, Y).predict_proba(X).shape
+        (64, 2)
+    """
+
+    def __init__(
+        self,
+        loss: str = "bce",
+        loss_kwargs: dict[str, Any] | None = None,
+        hidden: int = 256,
+        epochs: int = 100,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        dropout: float = 0.2,
+        seed: int = 0,
+        device: str | None = None,
+    ) -> None:
+        self.loss = loss
+        self.loss_kwargs = loss_kwargs
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.dropout = dropout
+        self.seed = seed
+        self.device = device
+
+    def _criterion(self, X: np.ndarray, Y: np.ndarray) -> nn.Module:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        kwargs = dict(self.loss_kwargs or {})
+        if self.loss == "nnpu" and "priors" not in kwargs:
+            kwargs["priors"] = estimate_label_priors(X, Y, self.seed)
+        self.loss_kwargs_ = kwargs
+        return LOSSES[self.loss](**kwargs)
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> MultiLabelMLP:
+        """Train on features ``X`` and annotations ``Y`` (1 = annotated positive, 0 = not annotated)."""
+        X, Y = _check_xy(X, Y)
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.mean_, self.std_ = X.mean(0), X.std(0) + 1e-6
+        criterion = self._criterion(X, Y).to(device)
+        n_in, n_out = X.shape[1], Y.shape[1]
+        layers: list[nn.Module] = (
+            [nn.Linear(n_in, n_out)]
+            if self.hidden == 0
+            else [nn.Linear(n_in, self.hidden), nn.ReLU(), nn.Dropout(self.dropout), nn.Linear(self.hidden, n_out)]
+        )
+        self.model_ = nn.Sequential(*layers).to(device)
+        optimizer = torch.optim.AdamW(self.model_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        xs = torch.from_numpy((X - self.mean_) / self.std_).to(device)
+        ys = torch.from_numpy(Y).to(device)
+        self.model_.train()
+        for _ in range(self.epochs):
+            order = torch.randperm(len(xs), generator=generator).to(device)
+            for start in range(0, len(xs), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                optimizer.zero_grad()
+                criterion(self.model_(xs[batch]), ys[batch]).backward()
+                optimizer.step()
+        self.model_.eval()
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Per-label probabilities ``(n_samples, n_labels)``."""
+        X, _ = _check_xy(X)
+        device = next(self.model_.parameters()).device
+        with torch.no_grad():
+            logits = self.model_(torch.from_numpy((X - self.mean_) / self.std_).to(device))
+        return torch.sigmoid(logits).cpu().numpy()
+
+
+@dataclass
+class MissingLabels:
+    """Unannotated (sample, label) pairs ranked by the probability that the label applies."""
+
+    samples: np.ndarray
+    labels: np.ndarray
+    probability: np.ndarray
+    expected_missing: np.ndarray
+
+    def to_records(self, top: int | None = None) -> list[dict[str, float | int]]:
+        return [
+            {"sample": int(s), "label": int(j), "probability": round(float(p), 6)}
+            for s, j, p in list(zip(self.samples, self.labels, self.probability))[:top]
+        ]
+
+
+def find_missing_labels(probabilities: np.ndarray, observed: np.ndarray, seed: int = 0) -> MissingLabels:
+    """Rank unannotated pairs by predicted probability and estimate how many are missing per label.
+
+    ``probabilities`` should be out-of-sample (e.g. cross-validated) predictions. The count per
+    label is ``n_annotated * (1 - c) / c`` with the label frequency ``c`` from TIcE on that
+    label's probabilities.
+    """
+    probs = np.asarray(probabilities, dtype=np.float64)
+    observed = np.asarray(observed)
+    if probs.shape != observed.shape:
+        raise ValueError(f"probabilities {probs.shape} and observed {observed.shape} differ in shape")
+    expected = np.zeros(observed.shape[1])
+    for j in range(observed.shape[1]):
+        s = observed[:, j].astype(bool)
+        if 2 <= s.sum() <= len(s) - 2:
+            c = TIcE(n_bootstrap=0, random_state=seed, min_subset=10).fit(probs[:, [j]], s).label_frequency_
+            expected[j] = s.sum() * (1 - c) / c
+    samples, labels = np.nonzero(observed == 0)
+    values = probs[samples, labels]
+    order = np.argsort(-values, kind="stable")
+    return MissingLabels(samples[order], labels[order], values[order], expected)
