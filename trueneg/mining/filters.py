@@ -49,29 +49,36 @@ def topk_perc_pos(scores: np.ndarray, anchor: np.ndarray, perc: float) -> np.nda
 
 
 def tfidf_matrix(texts: list[str]) -> sp.csr_matrix:
-    """Row-normalized word uni- and bi-gram TF-IDF vectors, used for lexical near-duplicate tests."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    """Row-normalized word uni- and bi-gram TF-IDF vectors, used for lexical near-duplicate tests.
 
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32).fit_transform(texts).tocsr()
+    Terms are hashed into 2**20 buckets instead of kept in a vocabulary: a bigram vocabulary of a
+    few thousand abstracts already costs hundreds of MB of Python strings, and the rare collisions
+    do not matter for a 0.9 cosine threshold.
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+    counts = HashingVectorizer(
+        ngram_range=(1, 2), n_features=2**20, alternate_sign=False, norm=None, dtype=np.float32
+    ).transform(texts)
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).astype(np.float32).tocsr()
 
 
 def near_duplicates(
-    candidates: np.ndarray, positives: np.ndarray, vectors: sp.csr_matrix, threshold: float
+    candidates: np.ndarray, positives: np.ndarray, vectors: sp.csr_matrix, threshold: float, chunk: int = 8192
 ) -> np.ndarray:
     """``(Q, K)`` mask: the candidate's TF-IDF cosine to one of the query's positives is >= ``threshold``.
 
     ``candidates`` and ``positives`` hold row indices into ``vectors`` (-1 is padding). Lexical
     similarity is used on purpose: a paraphrase-level embedding similarity would also flag
     distinct documents on the same topic, which are exactly the hard negatives worth keeping.
+    Pairs are processed ``chunk`` at a time to bound memory.
     """
     q, k = candidates.shape
-    best = np.zeros((q, k), dtype=np.float32)
-    for j in range(positives.shape[1]):
-        pos = np.repeat(positives[:, j], k)
-        cand = candidates.ravel()
-        ok = (pos >= 0) & (cand >= 0)
-        sims = np.zeros(q * k, dtype=np.float32)
-        if ok.any():
-            sims[ok] = np.asarray(vectors[cand[ok]].multiply(vectors[pos[ok]]).sum(axis=1)).ravel()
-        best = np.maximum(best, sims.reshape(q, k))
-    return best >= threshold
+    cand = np.repeat(candidates[:, :, None], positives.shape[1], axis=2).ravel()
+    pos = np.repeat(positives[:, None, :], k, axis=1).ravel()
+    pairs = np.flatnonzero((cand >= 0) & (pos >= 0))
+    sims = np.zeros(cand.shape, dtype=np.float32)
+    for start in range(0, len(pairs), chunk):
+        rows = pairs[start : start + chunk]
+        sims[rows] = np.asarray(vectors[cand[rows]].multiply(vectors[pos[rows]]).sum(axis=1)).ravel()
+    return (sims.reshape(q, k, positives.shape[1]) >= threshold).any(axis=2)
