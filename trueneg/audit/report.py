@@ -150,8 +150,7 @@ def audit(
         "labeled_positives": int(len(pool.positive_doc)),
         "label_frequency": round(est.label_frequency, 4),
         "label_frequency_ci": [round(v, 4) for v in est.label_frequency_ci],
-        "assumption": "SCAR given score, gap to top score, within-query z-score and log rank "
-        "(see trueneg.audit.estimate)",
+        "assumption": "SCAR given the score and its gap to the query's top score (see trueneg.audit.estimate)",
         "mining": {
             "num_negatives": num_negatives,
             "perc_pos": None if max_fn_rate is not None else perc_pos,
