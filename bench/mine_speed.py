@@ -9,6 +9,18 @@ full precision (``--backend torch``); trueneg int8 (``--backend onnx-int8``). Ea
 ``--runs`` times cold (empty cache folder) and warm (second run on the same cache), each run a
 fresh process; we report medians, peak RSS, and the share of trueneg's full-precision negatives
 that each arm also selects.
+
+What was tried for the cold run (2-core AVX2 CPU; encoding 5,183 abstracts is nearly all of it):
+- length-bucketed batches (~1,024 tokens a batch, trueneg's default): 1.15-1.2x faster encoding
+  than a fixed batch of 32 in a same-process micro-benchmark, identical embeddings; within the
+  run-to-run noise of the whole process (227-273 s over three runs);
+- ONNX Runtime fp32 and its transformer-fusion optimizer: no faster than torch; torch dynamic
+  int8: 1.1x with cosine 0.92; bf16 autocast: 7x slower (no AVX512-BF16);
+- ONNX int8 per channel (``--backend onnx-int8``): ~1.3x whole process, cosine 0.993, but 77% of
+  the negatives in common (near-tied candidates reorder);
+- encoding only what the job needs (a cheap int8 128-token pass, then exact encoding of each
+  query's uncertain band): with 809 queries the bands cover 5,129-5,183 of 5,183 abstracts;
+- threads: 1 thread 16.6 s vs 2 threads 9.6 s for 200 abstracts, so the 2 cores are already used.
 """
 
 from __future__ import annotations
