@@ -300,6 +300,54 @@ def labels(
     Console().print(table)
 
 
+@app.command(name="eval")
+def evaluate_model(
+    model: str = typer.Argument(..., help="Model path or name; 'default' = the offline all-MiniLM-L6-v2."),
+    data: Path = typer.Argument(..., help="BEIR folder."),
+    split: str = typer.Option("test", help="qrels split to score."),
+    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
+    depth: int = typer.Option(100, help="Documents retrieved per query."),
+    query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
+    document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
+    cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    per_query: bool = typer.Option(False, "--per-query", help="Include per-query metrics in the JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Score a retrieval model on a BEIR split: nDCG@10, Recall@100, MRR@10 (also on judged documents only)."""
+    from trueneg.data import DataError, load_beir
+    from trueneg.evaluation import evaluate
+
+    try:
+        loaded = load_beir(data, split)
+        result = evaluate(
+            loaded,
+            None if model in ("default", "") else model,
+            backend=backend,
+            depth=depth,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+            cache_dir=False if no_cache else cache_dir,
+            show_progress=not quiet,
+        )
+    except (DataError, ValueError, FileNotFoundError, OSError) as exc:
+        _fail(str(exc))
+    payload = result.to_dict()
+    if not per_query:
+        payload.pop("per_query")
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    table = Table(title=f"{model} on {data} ({split}, {payload['queries']} queries)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("all documents", justify="right")
+    table.add_column("judged only", justify="right")
+    for name, value in result.metrics.items():
+        table.add_row(name, f"{value:.4f}", f"{result.judged_only[name]:.4f}")
+    Console().print(table)
+
+
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo_negatives.jsonl"), "--output", "-o", help="Where to write the mined rows."),

@@ -1,0 +1,108 @@
+"""nDCG@10, Recall@100 and MRR@10 of a dense retriever, overall and per query, via pytrec_eval.
+
+Besides the usual metrics over the full ranking, every metric is also reported on *condensed
+lists* (Sakai, 2007): the ranking with unjudged documents removed. Unjudged documents are often
+unlabeled positives; condensed-list metrics do not punish a model for ranking them high, so the
+two together show how much of a difference between models comes from unjudged documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trueneg.candidates.dense import dense_search
+from trueneg.candidates.encoders import as_encoder
+from trueneg.data.dataset import RetrievalData
+
+METRICS = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "mrr@10": "recip_rank"}
+
+
+@dataclass
+class EvalResult:
+    """Mean metrics (``ndcg@10``, ``recall@100``, ``mrr@10`` and ``judged_only`` versions) and per-query values."""
+
+    metrics: dict[str, float]
+    judged_only: dict[str, float]
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.metrics,
+            "judged_only": self.judged_only,
+            "queries": len(self.per_query),
+            "per_query": self.per_query,
+        }
+
+
+def _measure(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    import pytrec_eval
+
+    full = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.100"}).evaluate(run)
+    top10 = {q: dict(sorted(docs.items(), key=lambda kv: -kv[1])[:10]) for q, docs in run.items()}
+    mrr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
+    return {
+        q: {name: float({**full.get(q, {}), **mrr.get(q, {})}.get(key, 0.0)) for name, key in METRICS.items()}
+        for q in qrels
+    }
+
+
+def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> EvalResult:
+    """Metrics of a ranked ``run`` (query id -> {doc id: score}) against graded ``qrels``.
+
+    Example:
+        >>> evaluate_run({"q": {"a": 1}}, {"q": {"b": 0.9, "a": 0.5}}).metrics["mrr@10"]
+        0.5
+    """
+    qrels = {q: docs for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
+    run = {q: run.get(q, {}) for q in qrels}
+    per_query = _measure(qrels, run)
+    condensed = {q: {d: s for d, s in docs.items() if d in qrels[q]} for q, docs in run.items()}
+    judged = _measure(qrels, condensed)
+    mean = {name: round(float(np.mean([v[name] for v in per_query.values()])), 5) for name in METRICS}
+    judged_mean = {name: round(float(np.mean([v[name] for v in judged.values()])), 5) for name in METRICS}
+    for q in per_query:
+        per_query[q].update({f"judged_only_{name}": value for name, value in judged[q].items()})
+    return EvalResult(mean, judged_mean, per_query)
+
+
+def evaluate(
+    data: RetrievalData,
+    model: Any = None,
+    *,
+    backend: str = "torch",
+    depth: int = 100,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+    batch_size: int = 32,
+    cache_dir: Any = None,
+    show_progress: bool = True,
+) -> EvalResult:
+    """Retrieve the top ``depth`` documents of every judged query with ``model`` and score them.
+
+    Example:
+        >>> result = evaluate(load_beir("../shared/data/scifact", "test"))  # doctest: +SKIP
+        >>> result.metrics["ndcg@10"]  # doctest: +SKIP
+    """
+    query_ids = data.mined_query_ids()
+    if not query_ids:
+        raise ValueError(f"{data.source}: no query has a positive judgment; nothing to evaluate")
+    encoder = as_encoder(
+        model,
+        backend=backend,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        show_progress=show_progress,
+    )
+    doc_vectors = encoder.encode(data.doc_texts, "document")
+    query_vectors = encoder.encode([data.query_texts[data.query_index(q)] for q in query_ids], "query")
+    scores, indices = dense_search(query_vectors, doc_vectors, depth)
+    run = {
+        q: {data.doc_ids[d]: float(s) for d, s in zip(row, row_scores)}
+        for q, row, row_scores in zip(query_ids, indices, scores)
+    }
+    return evaluate_run({q: data.qrels[q] for q in query_ids}, run)
