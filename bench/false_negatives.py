@@ -139,17 +139,20 @@ def main() -> None:
                 visible = without(data, hidden)
                 pool = retrieve_candidates(visible, depth=100, cache_dir=cache, show_progress=False)
                 arms = {}
+                est = estimate_false_negatives(pool, seed=seed)
                 naive = mine_negatives(visible, perc_pos=None, near_duplicate=None, pool=pool, show_progress=False)
                 arms["naive top-k"] = score_pairs(result_pairs(naive), hidden_text)
                 arms["sentence-transformers margin 0.05"] = score_pairs(
                     run_st(st_model, visible, st_cache), hidden_text
                 )
                 perc = mine_negatives(
-                    visible, perc_pos=0.95, estimate_fn=True, pool=pool, seed=seed, show_progress=False
+                    visible, perc_pos=0.95, estimate_fn=True, pool=pool, fn_estimate=est, seed=seed, show_progress=False
                 )
                 arms["trueneg PercPos 0.95"] = score_pairs(result_pairs(perc), hidden_text)
                 for target in TARGETS:
-                    res = mine_negatives(visible, max_fn_rate=target, pool=pool, seed=seed, show_progress=False)
+                    res = mine_negatives(
+                        visible, max_fn_rate=target, pool=pool, fn_estimate=est, seed=seed, show_progress=False
+                    )
                     arms[f"trueneg max-fn-rate {target}"] = {
                         **score_pairs(result_pairs(res), hidden_text),
                         "cutoff": res.summary["false_negatives"]["cutoff"],
@@ -158,7 +161,6 @@ def main() -> None:
                 matched = [a for name, a in arms.items() if "max-fn-rate" in name and a["hardness"] >= st_hardness]
                 arms["trueneg matched"] = min(matched, key=lambda a: a["contamination"]) if matched else None
 
-                est = estimate_false_negatives(pool, seed=seed)
                 valid = pool.candidates >= 0
                 unlabeled = valid & ~est.labeled
                 rows, cols = np.nonzero(unlabeled)

@@ -106,6 +106,7 @@ def audit(
         seed=seed,
         show_progress=False,
         pool=pool,
+        fn_estimate=est,
     )
 
     by_rank = []

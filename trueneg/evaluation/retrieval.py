@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.dense import dense_search
-from trueneg.candidates.encoders import as_encoder
+from trueneg.candidates.pool import retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 
 METRICS = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "mrr@10": "recip_rank"}
@@ -86,11 +85,10 @@ def evaluate(
         >>> result = evaluate(load_beir("../shared/data/scifact", "test"))  # doctest: +SKIP
         >>> result.metrics["ndcg@10"]  # doctest: +SKIP
     """
-    query_ids = data.mined_query_ids()
-    if not query_ids:
-        raise ValueError(f"{data.source}: no query has a positive judgment; nothing to evaluate")
-    encoder = as_encoder(
+    pool = retrieve_candidates(
+        data,
         model,
+        depth=depth,
         backend=backend,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
@@ -98,11 +96,10 @@ def evaluate(
         cache_dir=cache_dir,
         show_progress=show_progress,
     )
-    doc_vectors = encoder.encode(data.doc_texts, "document")
-    query_vectors = encoder.encode([data.query_texts[data.query_index(q)] for q in query_ids], "query")
-    scores, indices = dense_search(query_vectors, doc_vectors, depth)
+    top, top_scores = pool.candidates[:, :depth], pool.scores[:, :depth]  # raw ranking, positives included
     run = {
-        q: {data.doc_ids[d]: float(s) for d, s in zip(row, row_scores)}
-        for q, row, row_scores in zip(query_ids, indices, scores)
+        q: {data.doc_ids[d]: float(s) for d, s in zip(row, row_scores) if d >= 0}
+        for q, row, row_scores in zip(pool.query_ids, top, top_scores)
     }
+    query_ids = pool.query_ids
     return evaluate_run({q: data.qrels[q] for q in query_ids}, run)

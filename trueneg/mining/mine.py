@@ -95,6 +95,7 @@ def mine_negatives(
     cache_dir: Any = None,
     show_progress: bool = True,
     pool: CandidatePool | None = None,
+    fn_estimate: Any = None,
 ) -> MiningResult:
     """Mine hard negatives that are unlikely to be unlabeled positives.
 
@@ -130,6 +131,8 @@ def mine_negatives(
         show_progress: progress bars.
         pool: candidates from :func:`~trueneg.candidates.pool.retrieve_candidates` to reuse (they
             must cover ``range_max``); its retriever settings then replace ``model``/``retriever``/prompts.
+        fn_estimate: a :class:`~trueneg.audit.FalseNegativeEstimate` already computed on ``pool``, used
+            instead of fitting one again.
 
     Returns:
         A :class:`~trueneg.mining.result.MiningResult`; ``result.to_rows("flagembedding")`` gives rows.
@@ -206,7 +209,7 @@ def mine_negatives(
 
         if max_fn_rate is not None:
             perc_pos = None
-        estimate = estimate_false_negatives(pool, fn_estimator, seed=seed)
+        estimate = fn_estimate or estimate_false_negatives(pool, fn_estimator, seed=seed)
 
     # 4. False-negative filters; judged negatives are exempt.
     exempt = filters.member_of(cand, judged_negatives)
