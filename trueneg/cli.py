@@ -1,8 +1,10 @@
 """The ``trueneg`` command line: a thin layer over the Python API.
 
 Every command maps to one documented function: ``trueneg mine`` -> :func:`trueneg.mine_negatives`
-(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`); ``trueneg demo`` runs
-the same on the bundled SciFact slice.
+(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`), ``trueneg audit`` ->
+:func:`trueneg.audit.audit`, ``trueneg labels`` -> :func:`trueneg.labels.find_label_issues`,
+``trueneg train`` -> :func:`trueneg.training.train`, ``trueneg eval`` ->
+:func:`trueneg.evaluation.evaluate`; ``trueneg demo`` mines the bundled SciFact slice.
 """
 
 from __future__ import annotations
@@ -297,6 +299,78 @@ def labels(
         table.add_row(
             str(rank), str(row["index"]), f"{row['score']:.3f}", str(row["given_label"]), str(row["suggested_label"])
         )
+    Console().print(table)
+
+
+@app.command(name="train")
+def train_model(
+    data_file: Path = typer.Argument(..., help="A `trueneg mine` output (.jsonl or .parquet, any format)."),
+    model: str = typer.Option("default", help="Model path or name; 'default' = the offline all-MiniLM-L6-v2."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the trained model."),
+    loss: str = typer.Option("mnrl", help="mnrl, fn-masked, debiased or distill."),
+    num_negatives: int = typer.Option(1, help="Mined negatives per example (0 = in-batch only)."),
+    batch_size: int = typer.Option(32, help="Examples per batch (each also an in-batch negative)."),
+    epochs: float = typer.Option(1.0, help="Passes over the data."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps (overrides --epochs)."),
+    lr: float = typer.Option(5e-5, "--lr", help="Peak learning rate (linear warm-up and decay)."),
+    warmup_ratio: float = typer.Option(0.1, help="Share of steps spent warming up."),
+    max_seq_length: int | None = typer.Option(None, help="Truncate texts to this many tokens."),
+    train_layers: int | None = typer.Option(None, help="Fine-tune only the top N transformer layers."),
+    class_prior: float | None = typer.Option(None, help="debiased: share of false negatives among negatives."),
+    audit_json: Path | None = typer.Option(None, "--audit", help="debiased: take the prior from this audit.json."),
+    margin: float = typer.Option(0.0, help="fn-masked: drop candidates scored above positive - margin."),
+    guide: str = typer.Option("self", help="fn-masked: 'self' (detached student) or 'base' (frozen start model)."),
+    temperature: float = typer.Option(1.0, help="distill: softmax temperature."),
+    contrastive_weight: float = typer.Option(1.0, help="distill: weight of the added InfoNCE term."),
+    checkpoint_steps: int = typer.Option(500, help="Save a checkpoint every N steps (0 = none)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ...; default: a GPU when present."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Fine-tune a sentence-transformers model on mined negatives with a false-negative-aware loss."""
+    from trueneg.data import DataError
+    from trueneg.training import train
+
+    try:
+        result = train(
+            data_file,
+            model,
+            output_dir=output_dir,
+            loss=loss,
+            num_negatives=num_negatives,
+            batch_size=batch_size,
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=lr,
+            warmup_ratio=warmup_ratio,
+            max_seq_length=max_seq_length,
+            train_layers=train_layers,
+            class_prior=class_prior,
+            audit_json=audit_json,
+            margin=margin,
+            guide=guide,
+            temperature=temperature,
+            contrastive_weight=contrastive_weight,
+            checkpoint_steps=checkpoint_steps,
+            seed=seed,
+            device=device,
+            overwrite=overwrite,
+            show_progress=not quiet,
+        )
+    except (DataError, ValueError, ImportError, FileExistsError, FileNotFoundError, OSError) as exc:
+        _fail(str(exc))
+    payload = {k: v for k, v in result.to_dict().items() if k != "log_history"}
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    table = Table(title="trueneg train", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("model_path", "examples", "steps", "seconds", "final_loss"):
+        table.add_row(key.replace("_", " "), str(payload[key]))
+    table.add_row("loss", json.dumps({k: v for k, v in result.settings.items() if v is not None}))
     Console().print(table)
 
 

@@ -1,5 +1,6 @@
-"""Training losses that know about false negatives (the `trueneg train` command is not built yet)."""
+"""Fine-tuning with false-negative-aware losses: :func:`train` and the losses it uses."""
 
+from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.losses import (
     candidate_scores,
     debiased_contrastive,
@@ -7,11 +8,28 @@ from trueneg.training.losses import (
     info_nce,
     soft_label_distillation,
 )
+from trueneg.training.modules import (
+    LOSSES,
+    DebiasedContrastiveLoss,
+    FalseNegativeMaskedLoss,
+    MultipleNegativesRankingLoss,
+    SoftLabelDistillationLoss,
+)
+from trueneg.training.train import TrainResult, train
 
 __all__ = [
+    "LOSSES",
+    "DebiasedContrastiveLoss",
+    "FalseNegativeMaskedLoss",
+    "MultipleNegativesRankingLoss",
+    "SoftLabelDistillationLoss",
+    "TrainResult",
+    "TrainingExamples",
     "candidate_scores",
     "debiased_contrastive",
     "false_negative_masked_info_nce",
     "info_nce",
+    "load_examples",
     "soft_label_distillation",
+    "train",
 ]

@@ -1,0 +1,261 @@
+"""`trueneg train`: reading every mined format, the loss modules, and fine-tuning the offline MiniLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from trueneg.cli import app
+from trueneg.data import DataError, load_beir
+from trueneg.io import write_rows
+from trueneg.mining.result import FORMATS, MiningResult
+from trueneg.training import (
+    LOSSES,
+    DebiasedContrastiveLoss,
+    FalseNegativeMaskedLoss,
+    MultipleNegativesRankingLoss,
+    SoftLabelDistillationLoss,
+    debiased_contrastive,
+    false_negative_masked_info_nce,
+    info_nce,
+    load_examples,
+    soft_label_distillation,
+    train,
+)
+
+DEMO = Path(__file__).resolve().parents[1] / "trueneg" / "data" / "demo"
+
+
+def _mining_result(soft_labels: bool) -> MiningResult:
+    docs = [f"document number {i} about topic {i % 3}" for i in range(12)]
+    return MiningResult(
+        query_ids=["q0", "q1", "q2"],
+        query_texts=["first query", "second query", "third query"],
+        doc_ids=[f"d{i}" for i in range(12)],
+        doc_texts=docs,
+        positives=[np.array([0, 1]), np.array([2]), np.array([3])],
+        positive_scores=[np.array([0.9, 0.8]), np.array([0.7]), np.array([0.6])],
+        negatives=np.array([[4, 5], [6, 7], [8, -1]]),
+        negative_scores=np.array([[0.5, 0.4], [0.3, 0.2], [0.1, -np.inf]]),
+        soft_labels=soft_labels,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_mined_format_reads_back_as_the_same_examples(tmp_path: Path, fmt: str, suffix: str) -> None:
+    result = _mining_result(soft_labels=True)
+    path = tmp_path / f"rows{suffix}"
+    write_rows(path, result.to_rows(fmt))
+    examples = load_examples(path)
+    got = sorted(zip(examples.anchors, examples.positives, map(tuple, examples.negatives)))
+    want = [
+        ("first query", result.doc_texts[0], (result.doc_texts[4], result.doc_texts[5])),
+        ("first query", result.doc_texts[1], (result.doc_texts[4], result.doc_texts[5])),
+        ("second query", result.doc_texts[2], (result.doc_texts[6], result.doc_texts[7])),
+    ]
+    if fmt != "n-tuple":  # n-tuple keeps only queries with all negatives
+        want.append(("third query", result.doc_texts[3], (result.doc_texts[8],)))
+    assert got == sorted(want)
+    assert examples.scores is not None
+    by_positive = dict(zip(examples.positives, examples.scores))
+    assert by_positive[result.doc_texts[1]] == pytest.approx([0.8, 0.5, 0.4])
+
+
+def test_examples_without_soft_labels_have_no_scores(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write_rows(path, _mining_result(soft_labels=False).to_rows("triplet"))
+    assert load_examples(path).scores is None
+
+
+def test_columns_top_up_short_examples_with_seeded_random_negatives(tmp_path: Path) -> None:
+    path = tmp_path / "f.jsonl"
+    write_rows(path, _mining_result(soft_labels=False).to_rows("flagembedding"))
+    examples = load_examples(path)
+    columns = examples.to_columns(num_negatives=2, seed=3)
+    assert list(columns) == ["anchor", "positive", "negative_1", "negative_2", "label"]
+    row = examples.anchors.index("third query")
+    assert columns["label"][row] == pytest.approx([0.6, 0.1, 0.1])  # a drawn negative gets the lowest score
+    assert columns["negative_1"][row] == examples.negatives[row][0]
+    assert columns["negative_2"][row] != columns["negative_1"][row]
+    assert columns["negative_2"][row] in {n for negs in examples.negatives for n in negs}
+    assert columns == examples.to_columns(num_negatives=2, seed=3)
+    assert list(examples.to_columns(num_negatives=0)) == ["anchor", "positive", "label"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"query": "q", "pos": ["p"], "neg": "n"}', "rows.jsonl:2: field 'neg' must be a list of strings"),
+        ('{"query": "q", "pos": ["p"], "neg": ["n"], "pos_scores": [1, 2], "neg_scores": [0]}', "'pos_scores' has 2"),
+        (
+            '{"anchor": "q", "positive": "p", "negative": "n"}',
+            "rows.jsonl:2: fields ['anchor', 'negative', 'positive']",
+        ),
+        ('{"text": "q"}', "rows.jsonl:2: cannot tell the format from fields ['text']"),
+    ],
+)
+def test_malformed_rows_name_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"query": "q0", "pos": ["p0"], "neg": ["n0"]}\n' + line + "\n")
+    with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        load_examples(path)
+
+
+class _Lookup(torch.nn.Module):
+    """A 'model' whose sentence embedding is given in the features, to test the loss modules alone."""
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"sentence_embedding": features["emb"]}
+
+
+def test_loss_modules_apply_the_tested_functions_to_the_columns() -> None:
+    gen = torch.Generator().manual_seed(0)
+    q, p, n1, n2 = (torch.randn(4, 8, generator=gen) for _ in range(4))
+    features = [{"emb": t} for t in (q, p, n1, n2)]
+    negs = torch.stack([n1, n2], dim=1)
+    model = _Lookup()
+    assert MultipleNegativesRankingLoss(model)(features, None) == pytest.approx(info_nce(q, p, negs).item())
+    assert FalseNegativeMaskedLoss(model, margin=0.1)(features, None) == pytest.approx(
+        false_negative_masked_info_nce(q, p, negs, margin=0.1).item()
+    )
+    assert DebiasedContrastiveLoss(model, class_prior=0.2)(features, None) == pytest.approx(
+        debiased_contrastive(q, p, negs, class_prior=0.2).item()
+    )
+    labels = torch.rand(4, 3, generator=gen)
+    student = 20 * torch.nn.functional.cosine_similarity(q[:, None], torch.stack([p, n1, n2], dim=1), dim=-1)
+    pure = SoftLabelDistillationLoss(model, contrastive_weight=0.0)(features, labels)
+    assert pure == pytest.approx(soft_label_distillation(student, 20 * labels).item(), rel=1e-5)
+    with pytest.raises(ValueError, match="soft-label distillation needs a 'label' column"):
+        SoftLabelDistillationLoss(model)(features, None)
+    in_batch_only = MultipleNegativesRankingLoss(model)(features[:2], None)
+    assert in_batch_only == pytest.approx(info_nce(q, p, q.new_zeros(4, 0, 8)).item())
+
+
+def test_mnrl_equals_sentence_transformers_multiple_negatives_ranking_loss() -> None:
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss as STLoss
+
+    gen = torch.Generator().manual_seed(1)
+    features = [{"emb": torch.randn(5, 8, generator=gen)} for _ in range(3)]
+    ours = MultipleNegativesRankingLoss(_Lookup())(features, None)
+    theirs = STLoss(_Lookup())(features, None)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
+def _demo_examples(tmp_path: Path, n: int = 24) -> Path:
+    """Real (query, positive, negative) rows from the bundled SciFact slice; negative = a fixed other doc."""
+    data = load_beir(DEMO, "train")
+    rows = []
+    for q in data.mined_query_ids()[:n]:
+        pos = [data.doc_texts[data.doc_index(d)] for d, g in data.qrels[q].items() if g > 0]
+        neg = data.doc_texts[(data.doc_index(next(iter(data.qrels[q]))) + 7) % len(data.doc_texts)]
+        rows.append({"query": data.query_texts[data.query_index(q)], "pos": pos[:1], "neg": [neg]})
+    path = tmp_path / "demo.jsonl"
+    write_rows(path, rows)
+    return path
+
+
+def _margins(model_path: str, path: Path) -> float:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu")
+    model.max_seq_length = 48
+    examples = load_examples(path)
+    q, p = model.encode(examples.anchors), model.encode(examples.positives)
+    n = model.encode([negs[0] for negs in examples.negatives])
+    return float(np.mean(np.sum(q * p, axis=1) - np.sum(q * n, axis=1)))
+
+
+def test_training_fits_the_data_freezes_lower_layers_and_is_deterministic(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from trueneg.candidates.encoders import resolve_model
+
+    path = _demo_examples(tmp_path)
+    options = dict(
+        loss="mnrl",
+        batch_size=8,
+        max_steps=6,
+        learning_rate=2e-4,
+        max_seq_length=48,
+        train_layers=2,
+        show_progress=False,
+    )
+    first = train(path, None, output_dir=tmp_path / "a", checkpoint_steps=3, **options)
+    second = train(path, "default", output_dir=tmp_path / "b", checkpoint_steps=None, **options)
+    assert first.steps == second.steps == 6 and first.examples == 24
+    assert (tmp_path / "a" / "checkpoints" / "checkpoint-6").is_dir()
+    assert not (tmp_path / "b" / "checkpoints").exists()
+    assert json.loads((tmp_path / "a" / "trueneg_train.json").read_text())["settings"]["train_layers"] == 2
+    a = load_file(tmp_path / "a" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model.safetensors")
+    base = load_file(Path(resolve_model(None)) / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a), "same seed, same weights"
+    changed = {k for k in a if not torch.equal(a[k], base[k])}
+    assert changed and all(".layer.4." in k or ".layer.5." in k for k in changed)
+    assert _margins(first.model_path, path) > _margins(resolve_model(None), path) + 0.01
+
+
+@pytest.mark.parametrize("loss", [name for name in LOSSES if name != "mnrl"])
+def test_each_false_negative_aware_loss_trains(tmp_path: Path, loss: str) -> None:
+    path = _demo_examples(tmp_path, n=8)
+    if loss == "distill":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        write_rows(path, [{**r, "pos_scores": [0.7], "neg_scores": [0.2]} for r in rows])
+    result = train(
+        path, None, output_dir=tmp_path / "m", loss=loss, batch_size=4, max_steps=2, max_seq_length=32,
+        train_layers=1, class_prior=0.05, guide="base", checkpoint_steps=None, show_progress=False,
+    )  # fmt: skip
+    assert result.steps == 2 and np.isfinite(result.final_loss)
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_bad_requests_fail_before_writing_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _demo_examples(tmp_path, n=8)
+    with pytest.raises(ValueError, match="loss 'distill' needs soft labels"):
+        train(path, output_dir=tmp_path / "m", loss="distill", batch_size=4)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        train(path, output_dir=tmp_path / "m", loss="triplet")
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train(path, output_dir=tmp_path / "m", batch_size=16)
+    with pytest.raises(ValueError, match="not an audit.json"):
+        train(path, output_dir=tmp_path / "m", loss="debiased", audit_json=path, batch_size=4)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "x").write_text("keep")
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        train(path, output_dir=tmp_path / "taken", batch_size=4)
+
+    from sentence_transformers import SentenceTransformerTrainer
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(path, output_dir=tmp_path / "m", batch_size=4, max_steps=1, show_progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.jsonl", "taken"]
+
+
+def test_cli_train_then_eval(tmp_path: Path) -> None:
+    path = _demo_examples(tmp_path, n=8)
+    runner = CliRunner()
+    out = runner.invoke(
+        app,
+        ["train", str(path), "--output-dir", str(tmp_path / "m"), "--batch-size", "4", "--max-steps", "2",
+         "--max-seq-length", "32", "--loss", "debiased", "--class-prior", "0.05", "--checkpoint-steps", "0",
+         "--json", "-q"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["settings"]["class_prior"] == 0.05
+    again = runner.invoke(app, ["train", str(path), "--output-dir", str(tmp_path / "m"), "-q"])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    out = runner.invoke(app, ["eval", str(tmp_path / "m"), str(DEMO), "--split", "train", "--json", "-q", "--no-cache"])
+    assert out.exit_code == 0, out.output
+    metrics = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 0.0 < metrics["ndcg@10"] <= 1.0 and {"recall@100", "mrr@10"} <= metrics.keys()

@@ -1,0 +1,161 @@
+"""The losses of :mod:`trueneg.training.losses` as modules for the sentence-transformers trainer.
+
+Every module takes the columns ``(anchor, positive, negative_1, ..., negative_n)`` (n may be 0:
+in-batch negatives only) like sentence-transformers' ``MultipleNegativesRankingLoss``; the
+distillation loss also needs a ``label`` column with the soft-label scores (positive first).
+
+Example:
+    >>> from sentence_transformers import SentenceTransformer  # doctest: +SKIP
+    >>> model = SentenceTransformer("all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> loss = DebiasedContrastiveLoss(model, class_prior=0.03)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from trueneg.training.losses import (
+    candidate_scores,
+    debiased_contrastive,
+    false_negative_masked_info_nce,
+    info_nce,
+    soft_label_distillation,
+)
+
+
+class _ContrastiveLoss(nn.Module):
+    """Embed the anchor, positive and negative columns, then apply :meth:`loss`."""
+
+    def __init__(self, model: nn.Module, scale: float = 20.0) -> None:
+        super().__init__()
+        self.model = model
+        self.scale = scale
+
+    def embed(self, sentence_features: Iterable[dict[str, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
+        embeddings = [self.model(features)["sentence_embedding"] for features in sentence_features]
+        if len(embeddings) < 2:
+            raise ValueError(f"expected anchor and positive columns at least, got {len(embeddings)} column(s)")
+        queries, positives, *negatives = embeddings
+        if negatives:
+            stacked = torch.stack(negatives, dim=1)
+        else:
+            stacked = queries.new_zeros((len(queries), 0, queries.shape[-1]))
+        return queries, positives, stacked
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        return self.loss(*self.embed(sentence_features), labels)
+
+    def loss(self, queries: Tensor, positives: Tensor, negatives: Tensor, labels: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale}
+
+
+class MultipleNegativesRankingLoss(_ContrastiveLoss):
+    """InfoNCE over in-batch plus mined negatives (see :func:`~trueneg.training.losses.info_nce`)."""
+
+    def loss(self, queries: Tensor, positives: Tensor, negatives: Tensor, labels: Tensor | None) -> Tensor:
+        return info_nce(queries, positives, negatives, self.scale)
+
+
+class FalseNegativeMaskedLoss(_ContrastiveLoss):
+    """InfoNCE without the candidates a guide scores above ``positive - margin``.
+
+    ``guide`` is a frozen model that shares the student's tokenizer (e.g. a copy of the model before
+    training); without one the student's own detached scores decide (no extra cost).
+    """
+
+    def __init__(self, model: nn.Module, margin: float = 0.0, guide: nn.Module | None = None, scale: float = 20.0):
+        super().__init__(model, scale)
+        self.margin = margin
+        self.guide = guide
+        if guide is not None:
+            guide.requires_grad_(False)
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor:
+        sentence_features = list(sentence_features)
+        guide_scores = None
+        if self.guide is not None:
+            with torch.no_grad():
+                q, p, *n = [self.guide(f)["sentence_embedding"] for f in sentence_features]
+                negs = torch.stack(n, dim=1) if n else q.new_zeros((len(q), 0, q.shape[-1]))
+                guide_scores = candidate_scores(q, p, negs, scale=1.0)
+        queries, positives, negatives = self.embed(sentence_features)
+        return false_negative_masked_info_nce(queries, positives, negatives, guide_scores, self.margin, self.scale)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "margin": self.margin, "guide": "frozen model" if self.guide else "self"}
+
+
+class DebiasedContrastiveLoss(_ContrastiveLoss):
+    """Debiased contrastive loss with class prior ``tau_plus`` (e.g. the audit's ``estimated_fn_rate``)."""
+
+    def __init__(self, model: nn.Module, class_prior: float = 0.1, scale: float = 20.0):
+        super().__init__(model, scale)
+        if not 0.0 <= class_prior < 1.0:
+            raise ValueError(f"class_prior must be in [0, 1), got {class_prior}")
+        self.class_prior = class_prior
+
+    def loss(self, queries: Tensor, positives: Tensor, negatives: Tensor, labels: Tensor | None) -> Tensor:
+        return debiased_contrastive(queries, positives, negatives, self.class_prior, self.scale)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "class_prior": self.class_prior}
+
+
+class SoftLabelDistillationLoss(_ContrastiveLoss):
+    """KL from the soft labels to the student's scores over (positive, negatives), plus InfoNCE.
+
+    ``labels`` are the ``(B, 1 + n)`` teacher scores that `trueneg mine` writes (positive first);
+    both sides are multiplied by ``scale`` (teacher scores are cosine-like; pass ``teacher_scale``
+    for logits of another range) and softened by ``temperature``. ``contrastive_weight`` adds the
+    InfoNCE term so the in-batch negatives still teach (0 = pure distillation).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        temperature: float = 1.0,
+        contrastive_weight: float = 1.0,
+        teacher_scale: float | None = None,
+        scale: float = 20.0,
+    ):
+        super().__init__(model, scale)
+        self.temperature = temperature
+        self.contrastive_weight = contrastive_weight
+        self.teacher_scale = scale if teacher_scale is None else teacher_scale
+
+    def loss(self, queries: Tensor, positives: Tensor, negatives: Tensor, labels: Tensor | None) -> Tensor:
+        if labels is None or labels.dim() != 2 or labels.shape[1] != 1 + negatives.shape[1]:
+            raise ValueError(
+                "soft-label distillation needs a 'label' column of (1 + negatives) teacher scores per row; "
+                "mine with soft labels (flagembedding pos_scores/neg_scores or --teacher)"
+            )
+        docs = torch.cat([positives[:, None], negatives], dim=1)
+        student = self.scale * torch.nn.functional.cosine_similarity(queries[:, None], docs, dim=-1)
+        teacher = self.teacher_scale * labels.to(student.dtype)
+        kl = soft_label_distillation(student, teacher, self.temperature)
+        if not self.contrastive_weight:
+            return kl
+        return kl + self.contrastive_weight * info_nce(queries, positives, negatives, self.scale)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "temperature": self.temperature,
+            "contrastive_weight": self.contrastive_weight,
+            "teacher_scale": self.teacher_scale,
+        }
+
+
+LOSSES: dict[str, type[_ContrastiveLoss]] = {
+    "mnrl": MultipleNegativesRankingLoss,
+    "fn-masked": FalseNegativeMaskedLoss,
+    "debiased": DebiasedContrastiveLoss,
+    "distill": SoftLabelDistillationLoss,
+}

@@ -1,0 +1,237 @@
+"""Fine-tune a sentence-transformers model on mined negatives with a false-negative-aware loss."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trueneg.training.examples import TrainingExamples, load_examples
+from trueneg.training.modules import LOSSES
+
+GUIDES = ("self", "base")
+
+
+@dataclass
+class TrainResult:
+    """Where the model went, how long training ran and the trainer's log."""
+
+    model_path: str
+    examples: int
+    steps: int
+    seconds: float
+    final_loss: float | None
+    settings: dict[str, Any]
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _freeze_below(model: Any, train_layers: int) -> None:
+    """Train only the top ``train_layers`` transformer layers (and any modules after the transformer)."""
+    backbone = model[0].auto_model
+    layers = next(
+        (m for name, m in backbone.named_modules() if name.split(".")[-1] in ("layer", "layers") and len(m) > 0),
+        None,
+    )
+    if layers is None:
+        raise ValueError(f"train_layers: cannot find the transformer layers of {type(backbone).__name__}")
+    if not 0 < train_layers <= len(layers):
+        raise ValueError(f"train_layers must be in 1..{len(layers)}, got {train_layers}")
+    backbone.requires_grad_(False)
+    for layer in list(layers)[len(layers) - train_layers :]:
+        layer.requires_grad_(True)
+
+
+def _audit_prior(audit_json: str | os.PathLike) -> float:
+    try:
+        value = json.loads(Path(audit_json).read_text())["estimated_fn_rate"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{audit_json}: not an audit.json with 'estimated_fn_rate' ({exc})") from None
+    return float(value)
+
+
+def train(
+    examples: str | os.PathLike | TrainingExamples,
+    model: Any = None,
+    *,
+    output_dir: str | os.PathLike,
+    loss: str = "mnrl",
+    num_negatives: int = 1,
+    batch_size: int = 32,
+    epochs: float = 1.0,
+    max_steps: int | None = None,
+    learning_rate: float = 5e-5,
+    warmup_ratio: float = 0.1,
+    max_seq_length: int | None = None,
+    train_layers: int | None = None,
+    class_prior: float | None = None,
+    audit_json: str | os.PathLike | None = None,
+    margin: float = 0.0,
+    guide: str = "self",
+    temperature: float = 1.0,
+    contrastive_weight: float = 1.0,
+    scale: float = 20.0,
+    checkpoint_steps: int | None = 500,
+    seed: int = 0,
+    device: str | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Fine-tune ``model`` on a `trueneg mine` output with one of :data:`~trueneg.training.modules.LOSSES`.
+
+    Args:
+        examples: a mined file (any output format, .jsonl or .parquet) or loaded :class:`TrainingExamples`.
+        model: model name or path (``None``/``"default"`` = the offline all-MiniLM-L6-v2).
+        output_dir: the trained model is saved here (with ``checkpoints/`` and ``trueneg_train.json``);
+            written to a temporary folder beside it and renamed at the end, so an interrupted run
+            leaves no half-written model. An existing folder is an error unless ``overwrite``.
+        loss: ``"mnrl"`` (InfoNCE, in-batch + mined negatives), ``"fn-masked"`` (drops candidates the
+            guide scores above the positive minus ``margin``), ``"debiased"`` (Chuang et al. with
+            ``class_prior``, or the ``estimated_fn_rate`` of ``audit_json``), ``"distill"`` (KL to the
+            file's soft labels + ``contrastive_weight`` x InfoNCE).
+        num_negatives: mined negatives per example (0 = in-batch negatives only); short examples are
+            topped up with random negatives (see :meth:`TrainingExamples.to_columns`).
+        max_steps: overrides ``epochs`` when given.
+        train_layers: fine-tune only the top N transformer layers (faster on CPU; ``None`` = all).
+        guide: for ``"fn-masked"``: ``"self"`` (the student's detached scores) or ``"base"`` (a frozen
+            copy of the starting model, one more forward pass per step).
+        checkpoint_steps: save a checkpoint every N steps (``None``/0: none); the last two are kept.
+        seed: seeds batching and any sampling; training on CPU is deterministic given it.
+        device: ``"cpu"``, ``"cuda"``, ...; default: a GPU when present, else the CPU.
+
+    Example:
+        >>> result = train("negatives.jsonl", output_dir="model", loss="debiased", class_prior=0.03)  # doctest: +SKIP
+        >>> result.model_path  # doctest: +SKIP
+        'model'
+    """
+    import torch
+
+    try:
+        import accelerate  # noqa: F401  (the trainer needs it)
+        from datasets import Dataset
+    except ImportError as exc:
+        raise ImportError(f"training needs the 'train' extra: pip install 'trueneg[train]' ({exc})") from None
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
+    from transformers import PrinterCallback, set_seed
+
+    from trueneg.candidates.encoders import resolve_model
+
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
+    if guide not in GUIDES:
+        raise ValueError(f"guide must be one of {GUIDES}, got {guide!r}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {batch_size}")
+    output_dir = Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{output_dir}: exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    if loss == "debiased" and class_prior is None:
+        class_prior = _audit_prior(audit_json) if audit_json is not None else 0.1
+    if not isinstance(examples, TrainingExamples):
+        examples = load_examples(examples)
+    if loss == "distill" and examples.scores is None:
+        raise ValueError(f"{examples.source}: loss 'distill' needs soft labels (scores) in the file")
+    if len(examples) < batch_size:
+        raise ValueError(f"{examples.source}: {len(examples)} examples, fewer than one batch of {batch_size}")
+
+    set_seed(seed)
+    model_path = resolve_model(None if model == "default" else model)
+    student = SentenceTransformer(model_path, device=device)
+    if max_seq_length is not None:
+        student.max_seq_length = max_seq_length
+    if train_layers is not None:
+        _freeze_below(student, train_layers)
+    options: dict[str, Any] = {"scale": scale}
+    if loss == "fn-masked":
+        options.update(margin=margin)
+        if guide == "base":
+            options["guide"] = SentenceTransformer(model_path, device=device)
+            options["guide"].max_seq_length = student.max_seq_length
+    elif loss == "debiased":
+        options.update(class_prior=class_prior)
+    elif loss == "distill":
+        options.update(temperature=temperature, contrastive_weight=contrastive_weight)
+    loss_module = LOSSES[loss](student, **options)
+    columns = examples.to_columns(num_negatives, seed)
+    if loss != "distill":
+        columns.pop("label", None)
+    dataset = Dataset.from_dict(columns)
+
+    total_steps = max_steps if max_steps is not None else math.ceil(epochs * (len(dataset) // batch_size))
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    try:
+        args = Arguments(
+            output_dir=str(staging / "checkpoints"),
+            num_train_epochs=epochs,
+            max_steps=max_steps if max_steps is not None else -1,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=round(warmup_ratio * total_steps),
+            batch_sampler="no_duplicates",
+            seed=seed,
+            data_seed=seed,
+            save_strategy="steps" if checkpoint_steps else "no",
+            save_steps=checkpoint_steps or 500,
+            save_total_limit=2,
+            logging_steps=max(1, min(50, (max_steps or 50) // 10)),
+            report_to="none",
+            disable_tqdm=not show_progress,
+            use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
+            dataloader_drop_last=True,
+        )
+        started = time.perf_counter()
+        trainer = SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss_module)
+        if not show_progress:
+            trainer.remove_callback(PrinterCallback)
+        state = trainer.train()
+        seconds = time.perf_counter() - started
+        student.save(str(staging))
+        checkpoints = staging / "checkpoints"
+        if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+            checkpoints.rmdir()
+        settings = {
+            "loss": loss,
+            **{k: v for k, v in options.items() if k != "guide"},
+            "guide": guide if loss == "fn-masked" else None,
+            "num_negatives": num_negatives,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "learning_rate": learning_rate,
+            "warmup_ratio": warmup_ratio,
+            "max_seq_length": student.max_seq_length,
+            "train_layers": train_layers,
+            "seed": seed,
+            "data": examples.source,
+            "base_model": model_path,
+        }
+        result = TrainResult(
+            str(output_dir),
+            len(examples),
+            int(trainer.state.global_step),
+            round(seconds, 2),
+            float(state.training_loss) if state.training_loss is not None else None,
+            settings,
+            list(trainer.state.log_history),
+        )
+        (staging / "trueneg_train.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
