@@ -223,6 +223,8 @@ def test_bad_requests_fail_before_writing_anything(tmp_path: Path, monkeypatch: 
         train(path, output_dir=tmp_path / "m", loss="triplet")
     with pytest.raises(ValueError, match="fewer than one batch"):
         train(path, output_dir=tmp_path / "m", batch_size=16)
+    with pytest.raises(ValueError, match=r"train_layers must be in 1\.\.6"):
+        train(path, output_dir=tmp_path / "m", batch_size=4, train_layers=9)
     with pytest.raises(ValueError, match="not an audit.json"):
         train(path, output_dir=tmp_path / "m", loss="debiased", audit_json=path, batch_size=4)
     (tmp_path / "taken").mkdir()

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
 
@@ -38,7 +40,11 @@ def _freeze_below(model: Any, train_layers: int) -> None:
     """Train only the top ``train_layers`` transformer layers (and any modules after the transformer)."""
     backbone = model[0].auto_model
     layers = next(
-        (m for name, m in backbone.named_modules() if name.split(".")[-1] in ("layer", "layers") and len(m) > 0),
+        (
+            m
+            for name, m in backbone.named_modules()
+            if isinstance(m, torch.nn.ModuleList) and name.split(".")[-1] in ("layer", "layers") and len(m) > 0
+        ),
         None,
     )
     if layers is None:
@@ -112,8 +118,6 @@ def train(
         >>> result.model_path  # doctest: +SKIP
         'model'
     """
-    import torch
-
     try:
         import accelerate  # noqa: F401  (the trainer needs it)
         from datasets import Dataset
