@@ -62,6 +62,7 @@ import torch  # noqa: E402
 from _common import ROOT, SHARED, machine, save  # noqa: E402
 
 from trueneg.audit import audit  # noqa: E402
+from trueneg.candidates.dense import dense_search  # noqa: E402
 from trueneg.candidates.encoders import resolve_model  # noqa: E402
 from trueneg.data import load_beir  # noqa: E402
 from trueneg.evaluation import evaluate, evaluate_run  # noqa: E402
@@ -146,9 +147,8 @@ class TopLayerEncoder:
 
 
 def run_metrics(test, doc_vectors: np.ndarray, query_vectors: np.ndarray, query_ids: list[str]) -> dict:
-    scores = query_vectors @ doc_vectors.T
-    top = np.argsort(-scores, axis=1)[:, :100]
-    run = {q: {test.doc_ids[d]: float(scores[i, d]) for d in top[i]} for i, q in enumerate(query_ids)}
+    scores, top = dense_search(query_vectors, doc_vectors, 100)
+    run = {q: {test.doc_ids[d]: float(s) for d, s in zip(top[i], scores[i])} for i, q in enumerate(query_ids)}
     result = evaluate_run({q: test.qrels[q] for q in query_ids}, run)
     return {**result.metrics, "judged_only": result.judged_only}
 

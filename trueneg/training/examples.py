@@ -126,8 +126,9 @@ def load_examples(path: str | Path) -> TrainingExamples:
     triplet_index: dict[tuple[str, str], int] = {}
     fmt = None
     for number, record in read_table(path):
-        fmt = fmt or _format_of(path, number, record)
-        if fmt != _format_of(path, number, record):
+        this = _format_of(path, number, record)
+        fmt = fmt or this
+        if this != fmt:
             raise DataError(f"{path}:{number}: fields {sorted(record)} do not match the file's {fmt} format")
         if fmt == "flagembedding":
             query = text_field(path, number, record, "query")

@@ -35,8 +35,11 @@ class _ContrastiveLoss(nn.Module):
         self.model = model
         self.scale = scale
 
-    def embed(self, sentence_features: Iterable[dict[str, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
-        embeddings = [self.model(features)["sentence_embedding"] for features in sentence_features]
+    def embed(
+        self, sentence_features: Iterable[dict[str, Tensor]], model: nn.Module | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(queries, positives, negatives ``(B, n, d)``) embedded by ``model`` (default: the student)."""
+        embeddings = [(model or self.model)(features)["sentence_embedding"] for features in sentence_features]
         if len(embeddings) < 2:
             raise ValueError(f"expected anchor and positive columns at least, got {len(embeddings)} column(s)")
         queries, positives, *negatives = embeddings
@@ -82,9 +85,7 @@ class FalseNegativeMaskedLoss(_ContrastiveLoss):
         guide_scores = None
         if self.guide is not None:
             with torch.no_grad():
-                q, p, *n = [self.guide(f)["sentence_embedding"] for f in sentence_features]
-                negs = torch.stack(n, dim=1) if n else q.new_zeros((len(q), 0, q.shape[-1]))
-                guide_scores = candidate_scores(q, p, negs, scale=1.0)
+                guide_scores = candidate_scores(*self.embed(sentence_features, self.guide), scale=1.0)
         queries, positives, negatives = self.embed(sentence_features)
         return false_negative_masked_info_nce(queries, positives, negatives, guide_scores, self.margin, self.scale)
 

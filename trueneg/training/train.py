@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 
 import torch
 
+from trueneg.io import atomic_dir
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
 
@@ -171,12 +170,7 @@ def train(
     dataset = Dataset.from_dict(columns)
 
     total_steps = max_steps if max_steps is not None else math.ceil(epochs * (len(dataset) // batch_size))
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
+    with atomic_dir(output_dir) as staging:
         args = Arguments(
             output_dir=str(staging / "checkpoints"),
             num_train_epochs=epochs,
@@ -232,10 +226,4 @@ def train(
             list(trainer.state.log_history),
         )
         (staging / "trueneg_train.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return result
