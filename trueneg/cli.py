@@ -4,7 +4,9 @@ Every command maps to one documented function: ``trueneg mine`` -> :func:`truene
 (+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`), ``trueneg audit`` ->
 :func:`trueneg.audit.audit`, ``trueneg labels`` -> :func:`trueneg.labels.find_label_issues`,
 ``trueneg train`` -> :func:`trueneg.training.train`, ``trueneg eval`` ->
-:func:`trueneg.evaluation.evaluate`; ``trueneg demo`` mines the bundled SciFact slice.
+:func:`trueneg.evaluation.evaluate`; ``trueneg recommend train|negatives|audit`` ->
+:func:`trueneg.recommendation.train_recommender`, :func:`~trueneg.recommendation.recommend_negatives`,
+:func:`~trueneg.recommendation.audit_interactions`; ``trueneg demo`` mines the bundled SciFact slice.
 """
 
 from __future__ import annotations
@@ -438,6 +440,147 @@ def demo(
         err.print(f"  positive ({first['pos_scores'][0]:.3f}): {first['pos'][0][:110]}...")
         for text, score in list(zip(first["neg"], first["neg_scores"]))[:3]:
             err.print(f"  negative ({score:.3f}): {text[:110]}...")
+
+
+recommend_app = typer.Typer(
+    no_args_is_help=True, help="Implicit feedback (user-item logs): an item never interacted with is unlabeled."
+)
+app.add_typer(recommend_app, name="recommend")
+
+_LOG_HELP = "Interaction log: MovieLens u.data (or its folder), .csv, .tsv or .parquet with user and item columns."
+
+
+def _sampler_options(sampler: str, range_min: int, range_max: int, sampling: str, max_probability: float) -> dict:
+    if sampler in ("hard", "fn-aware"):
+        options: dict[str, Any] = {"range_min": range_min, "range_max": range_max, "sampling": sampling}
+        if sampler == "fn-aware":
+            options["max_probability"] = max_probability
+        return options
+    return {}
+
+
+@recommend_app.command(name="train")
+def recommend_train(
+    data: Path = typer.Argument(..., help=_LOG_HELP),
+    split: str = typer.Option("leave-last-out", help="leave-last-out or random."),
+    test_fraction: float = typer.Option(0.2, help="random split: share of each user's interactions held out."),
+    loss: str = typer.Option("bpr", help="bpr or relmf (clipped inverse-propensity pointwise loss)."),
+    sampler: str = typer.Option("fn-aware", help="BPR negatives: uniform, popularity, hard or fn-aware."),
+    range_min: int = typer.Option(0, help="hard/fn-aware: skip this many top-ranked candidates."),
+    range_max: int = typer.Option(200, help="hard/fn-aware: sample among candidates ranked below this."),
+    sampling: str = typer.Option("random", help="hard/fn-aware: random, top or simans within the window."),
+    max_probability: float = typer.Option(0.03, help="fn-aware: drop candidates more likely missing positives."),
+    factors: int = typer.Option(64, help="Latent factors."),
+    epochs: int = typer.Option(20, help="Passes over the interactions."),
+    lr: float = typer.Option(5e-3, "--lr", help="Adam learning rate."),
+    reg: float = typer.Option(1e-3, help="L2 penalty on the factors."),
+    k: int = typer.Option(20, "-k", help="Cut-off of Recall@k and NDCG@k."),
+    min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Save the factors and ids as .npz."),
+    seed: int = typer.Option(0, help="Random seed (split, initialisation, sampling)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train matrix factorisation on a holdout split and report Recall@k and NDCG@k on the held-out items."""
+    from trueneg.data import DataError
+    from trueneg.recommendation import load_interactions, save_factors, train_recommender
+
+    try:
+        if output is not None and output.suffix != ".npz":
+            raise ValueError(f"{output}: --output must end in .npz")
+        log = load_interactions(data, min_rating=min_rating)
+        model, summary = train_recommender(
+            log, split=split, test_fraction=test_fraction, k=k, seed=seed, loss=loss, sampler=sampler,
+            sampler_kwargs=_sampler_options(sampler, range_min, range_max, sampling, max_probability),
+            factors=factors, epochs=epochs, lr=lr, reg=reg, show_progress=not quiet,
+        )  # fmt: skip
+        if output is not None:
+            save_factors(output, model, log)
+            summary["output"] = str(output)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    _print_mapping("trueneg recommend train", summary, as_json)
+
+
+@recommend_app.command(name="negatives")
+def recommend_negatives_cmd(
+    data: Path = typer.Argument(..., help=_LOG_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="Rows {user, item, negatives}: .jsonl or .parquet."),
+    sampler: str = typer.Option("fn-aware", help="uniform, popularity, hard or fn-aware."),
+    num_negatives: int = typer.Option(5, "--num-negatives", "-n", help="Negatives per interaction."),
+    range_min: int = typer.Option(0, help="hard/fn-aware: skip this many top-ranked candidates."),
+    range_max: int = typer.Option(200, help="hard/fn-aware: sample among candidates ranked below this."),
+    sampling: str = typer.Option("random", help="hard/fn-aware: random, top or simans within the window."),
+    max_probability: float = typer.Option(0.03, help="fn-aware: drop candidates more likely missing positives."),
+    min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Sample negatives for every interaction of a log (score-ranked samplers train a BPR model first)."""
+    from trueneg.data import DataError
+    from trueneg.io import check_rows_suffix, write_rows
+    from trueneg.recommendation import load_interactions, recommend_negatives
+
+    try:
+        check_rows_suffix(output)
+        log = load_interactions(data, min_rating=min_rating)
+        options = _sampler_options(sampler, range_min, range_max, sampling, max_probability)
+        rows = recommend_negatives(log, sampler, num_negatives, seed, **options)
+        write_rows(output, rows)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    summary = {"source": log.source, "interactions": len(rows), "sampler": sampler, "negatives_per_interaction":
+               num_negatives, "written": str(output)}  # fmt: skip
+    _print_mapping("trueneg recommend negatives", summary, as_json)
+
+
+@recommend_app.command(name="audit")
+def recommend_audit(
+    data: Path = typer.Argument(..., help=_LOG_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="audit JSON: rates per sampler and the suspects."),
+    suspects: int = typer.Option(100, help="How many likely missing positives to list."),
+    estimator: str = typer.Option("tice", help="Label-frequency estimator: tice, elkan-noto or km2."),
+    min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the audit as JSON on stdout."),
+) -> None:
+    """Estimate the missing positives of a log and the false-negative share of each sampler; list suspects."""
+    from trueneg.data import DataError
+    from trueneg.recommendation import audit_interactions, load_interactions
+
+    try:
+        log = load_interactions(data, min_rating=min_rating)
+        result = audit_interactions(log, n_suspects=suspects, estimator=estimator, seed=seed)
+        result.write(output)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    s = result.summary
+    if as_json:
+        sys.stdout.write(json.dumps(s, indent=2) + "\n")
+        return
+    err.print(
+        f"[bold]estimated missing positives[/]: {s['estimated_missing_positives']} "
+        f"({100 * s['estimated_missing_rate']:.2f}% of unlabeled pairs), label frequency {s['label_frequency']:.2f} "
+        f"({s['label_frequency_ci'][0]:.2f}–{s['label_frequency_ci'][1]:.2f})"
+    )
+    for name, v in s["samplers"].items():
+        share = 100 * v["estimated_fn_share"]
+        err.print(f"  {name:<11} negatives: {share:.2f}% estimated false negatives, mean score {v['mean_score']}")
+    for x in s["suspects"][:5]:
+        err.print(f"  suspect p={x['probability']:.2f} user {x['user']} item {x['item']}")
+    err.print(f"written {output}")
+
+
+def _print_mapping(title: str, summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), str(value))
+    Console().print(table)
 
 
 if __name__ == "__main__":

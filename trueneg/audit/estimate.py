@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from trueneg.candidates.pool import CandidatePool
 from trueneg.mining.filters import member_of
-from trueneg.pu import KM2, ElkanNoto, TIcE, oof_scores
+from trueneg.pu import KM2, ElkanNoto, TIcE, oof_scores, unlabeled_posterior
 
 ESTIMATORS = {"tice": TIcE, "elkan-noto": ElkanNoto, "km2": KM2}
 FEATURES = ("score", "gap_to_top")
@@ -75,10 +75,6 @@ class FalseNegativeEstimate:
         return tuple(float(np.nanmean(p[mask])) for p in arrays)
 
 
-def _posterior(g: np.ndarray, c: float) -> np.ndarray:
-    return np.clip((1 - c) / c * g / np.maximum(1 - g, 1e-9), 0.0, 1.0)
-
-
 def estimate_false_negatives(
     pool: CandidatePool, estimator: str = "tice", n_bootstrap: int = 200, seed: int = 0
 ) -> FalseNegativeEstimate:
@@ -107,7 +103,7 @@ def estimate_false_negatives(
     out = []
     for value in (c, c_high, c_low):  # a higher label frequency means fewer missing positives
         p = np.full(valid.shape, np.nan)
-        p[population] = np.where(s, np.nan, _posterior(g, value))
+        p[population] = np.where(s, np.nan, unlabeled_posterior(g, value))
         p[judged] = 0.0
         out.append(p)
     return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, (c_low, c_high), estimator)

@@ -8,7 +8,8 @@
 
 Combined with a rank window (``range_min``/``range_max`` in :func:`trueneg.mine`), "top" with
 ``range_min > 0`` gives runner-up negatives. Sampling without replacement uses the Gumbel-top-k
-trick, vectorized over all queries at once.
+trick (plain uniform keys for ``"random"``), vectorized over all
+queries at once, with a partial sort: only the ``n`` best keys of a row are ordered.
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ def sample_negatives(
         keys = np.broadcast_to(-np.arange(k, dtype=np.float64), (q, k)).copy()
     else:
         rng = np.random.default_rng(seed)
-        gumbel = -np.log(-np.log(rng.uniform(np.finfo(float).tiny, 1.0, size=(q, k))))
-        logits = 0.0 if strategy == "random" else -simans_a * (scores - anchor[:, None] - simans_b) ** 2
-        keys = logits + gumbel
+        uniform = rng.uniform(np.finfo(float).tiny, 1.0, size=(q, k))
+        if strategy == "random":  # equal weights: any i.i.d. keys give a uniform random subset
+            keys = uniform
+        else:
+            keys = -simans_a * (scores - anchor[:, None] - simans_b) ** 2 - np.log(-np.log(uniform))
     keys = np.where(eligible, keys, -np.inf)
-    top = np.argsort(-keys, axis=1, kind="stable")[:, : min(n, k)]
+    if n < k:  # only the n best keys are needed: partition first, then order those n
+        part = np.argpartition(-keys, n - 1, axis=1)[:, :n]
+        top = np.take_along_axis(part, np.argsort(-np.take_along_axis(keys, part, axis=1), axis=1, kind="stable"), 1)
+    else:
+        top = np.argsort(-keys, axis=1, kind="stable")
     chosen = np.take_along_axis(eligible, top, axis=1)
     top = np.sort(np.where(chosen, top, k), axis=1)
     top[top == k] = -1

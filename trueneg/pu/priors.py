@@ -99,6 +99,11 @@ def _unlabeled_prior(c: float, n_l: int, n_u: int) -> float:
     return float(np.clip((n_l / c - n_l) / n_u, 0.0, 1.0))
 
 
+def unlabeled_posterior(g: np.ndarray, c: float) -> np.ndarray:
+    """Elkan–Noto: ``P(y=1 | x, s=0) = (1 - c) / c * g / (1 - g)`` from ``g = P(s=1 | x)`` and label frequency ``c``."""
+    return np.clip((1 - c) / c * g / np.maximum(1 - g, 1e-9), 0.0, 1.0)
+
+
 def _classifier(estimator: BaseEstimator | None) -> BaseEstimator:
     return clone(estimator) if estimator is not None else LogisticRegression(max_iter=1000)
 

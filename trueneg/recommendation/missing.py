@@ -1,0 +1,187 @@
+"""Probability that an unlabeled (user, item) pair is a missing positive, from PU learning.
+
+Every (user, item) pair is an example: ``s = 1`` when the user interacted with the item, else
+unlabeled. Each pair is described by three features that mean the same for labeled and
+unlabeled pairs because they are computed **as if the pair itself were not in the log**
+(leave-one-pair-out):
+
+- ``knn``: item-kNN affinity, ``sum_{j in I_u, j != i} C_ij / sqrt(n_i n_j)`` with ``C`` the item
+  co-occurrence counts and ``n`` the popularities, all without the pair (u, i);
+- ``popularity``: the item's interaction count without the pair: a proxy for exposure;
+- ``activity``: the user's interaction count without the pair.
+
+A logistic regression on a uniform random sample of all pairs gives ``g(x) = P(s=1 | x)``; a
+label-frequency estimator from :mod:`trueneg.pu` (TIcE by default) gives ``c = P(s=1 | y=1)``; and
+the Elkan–Noto identity (:func:`trueneg.pu.unlabeled_posterior`) turns them into
+``P(y=1 | x, s=0) = (1 - c) / c * g / (1 - g)``. The score of a matrix-factorisation model is not a
+feature on purpose: the model was fit to the labeled pairs, so their scores are inflated
+(memorized) while the unlabeled pairs' are not, and ``g`` would learn that gap instead of
+relevance. The leave-one-pair-out kNN score has no such gap (tested: a labeled pair's features
+equal those of the same pair left out of the log).
+
+Assumption: SCAR given the features (popularity enters as a feature, not as a separate
+propensity). Cost: the item-item matrix is dense, ``n_items**2`` floats: fine to ~30k items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from trueneg.pu import KM2, ElkanNoto, TIcE, unlabeled_posterior
+from trueneg.recommendation.data import Interactions
+
+ESTIMATORS = {"tice": TIcE, "elkan-noto": ElkanNoto, "km2": KM2}
+FEATURES = ("knn", "popularity", "activity")
+
+
+class PairFeatures:
+    """Leave-one-pair-out features of (user, item) pairs of one interaction log (see module docstring)."""
+
+    def __init__(self, data: Interactions) -> None:
+        self.R = data.matrix()
+        self.popularity = np.asarray(self.R.sum(0)).ravel()
+        self.activity = np.asarray(self.R.sum(1)).ravel()
+        d = 1.0 / np.sqrt(np.maximum(self.popularity, 1.0))
+        co = (self.R.T @ self.R).toarray().astype(np.float32)
+        self.M = (d[:, None] * co).astype(np.float32)  # M[j, i] = d_j C_ji
+        self.d = d.astype(np.float32)
+        self.user_d = np.asarray(self.R @ d).ravel()  # sum_{j in I_u} d_j
+
+    def rows(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features ``(B, n_items, 3)`` for every item of ``users``, and the labeled mask ``(B, n_items)``."""
+        R = self.R[users]
+        labeled = R.toarray().astype(bool)
+        A = np.asarray(R @ self.M, dtype=np.float32)
+        r = labeled.astype(np.float32)
+        pop = self.popularity[None, :] - r
+        # leave (u, i) out: drop j = i (d_i * C_ii = sqrt(n_i)) and one co-occurrence with every other j in I_u
+        A -= r * (np.sqrt(self.popularity)[None, :] + self.user_d[users][:, None] - self.d[None, :])
+        knn = np.where(pop > 0, np.maximum(A, 0) / np.sqrt(np.maximum(pop, 1)), 0.0)
+        act = self.activity[users][:, None] - r
+        return np.log1p(np.stack([knn, pop, np.broadcast_to(act, pop.shape)], axis=2)).astype(np.float32), labeled
+
+    def pairs(self, users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features ``(n, 3)`` and labeled flags of the given pairs (computed per distinct user)."""
+        uniq, inverse = np.unique(users, return_inverse=True)
+        X = np.empty((len(users), len(FEATURES)), dtype=np.float32)
+        s = np.empty(len(users), dtype=bool)
+        for start in range(0, len(uniq), 512):
+            block = np.flatnonzero((inverse >= start) & (inverse < start + 512))
+            feats, labeled = self.rows(uniq[start : start + 512])
+            X[block] = feats[inverse[block] - start, items[block]]
+            s[block] = labeled[inverse[block] - start, items[block]]
+        return X, s
+
+
+@dataclass
+class MissingPositiveModel:
+    """Fitted PU model: ``probability(users)`` gives ``P(missing positive)`` for every item of those users."""
+
+    features: PairFeatures
+    classifier: LogisticRegression
+    label_frequency: float
+    label_frequency_ci: tuple[float, float]
+    estimator: str
+
+    def probability(self, users: np.ndarray, label_frequency: float | None = None) -> np.ndarray:
+        """``(B, n_items)`` probabilities; NaN for labeled pairs."""
+        X, labeled = self.features.rows(np.asarray(users))
+        g = self.classifier.predict_proba(X.reshape(-1, X.shape[2]))[:, 1].reshape(labeled.shape)
+        p = unlabeled_posterior(g, self.label_frequency if label_frequency is None else label_frequency)
+        return np.where(labeled, np.nan, p).astype(np.float32)
+
+    def probability_matrix(self, chunk: int = 512) -> np.ndarray:
+        """``(n_users, n_items)`` probabilities (NaN for labeled pairs), computed ``chunk`` users at a time."""
+        n = len(self.features.activity)
+        return np.concatenate([self.probability(np.arange(s, min(s + chunk, n))) for s in range(0, n, chunk)])
+
+
+def fit_missing_positives(
+    data: Interactions, estimator: str = "tice", sample_size: int = 200_000, n_bootstrap: int = 50, seed: int = 0
+) -> MissingPositiveModel:
+    """Fit the PU model of the module docstring on ``data``.
+
+    ``g`` and ``c`` are fit on a uniform random sample of ``sample_size`` (user, item) pairs, which
+    keeps the population's ``P(s=1 | x)`` unbiased while bounding the cost on large logs.
+
+    Example:
+        >>> model = fit_missing_positives(load_interactions("../shared/data/ml-100k"))  # doctest: +SKIP
+        >>> model.probability([0]).shape  # doctest: +SKIP
+        (1, 1682)
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    features = PairFeatures(data)
+    rng = np.random.default_rng(seed)
+    total = data.n_users * data.n_items
+    codes = rng.choice(total, size=min(sample_size, total), replace=False)
+    X, s = features.pairs(codes // data.n_items, codes % data.n_items)
+    if s.sum() < 2 or (~s).sum() < 2:
+        raise ValueError("the sample holds fewer than 2 labeled or 2 unlabeled pairs; cannot estimate")
+    classifier = LogisticRegression(max_iter=1000).fit(X, s)
+    kwargs = {"n_bootstrap": n_bootstrap if estimator != "km2" else min(n_bootstrap, 20), "random_state": seed}
+    fitted = ESTIMATORS[estimator](**kwargs).fit(X, s)
+    return MissingPositiveModel(features, classifier, fitted.label_frequency_, fitted.label_frequency_ci_, estimator)
+
+
+@dataclass
+class MissingPositives:
+    """Unlabeled (user, item) pairs ranked by the probability that they are missing positives."""
+
+    users: np.ndarray
+    items: np.ndarray
+    probability: np.ndarray
+
+    def to_records(self, data: Interactions) -> list[dict[str, object]]:
+        return [
+            {"user": str(data.user_ids[u]), "item": str(data.item_ids[i]), "probability": round(float(p), 6)}
+            for u, i, p in zip(self.users, self.items, self.probability)
+        ]
+
+
+def find_missing_positives(model: MissingPositiveModel, top: int = 100, chunk: int = 512) -> MissingPositives:
+    """The ``top`` unlabeled pairs most likely to be missing positives, most likely first."""
+    n_users, n_items = model.features.R.shape
+    best_p = np.empty(0, dtype=np.float32)
+    best_code = np.empty(0, dtype=np.int64)
+    for start in range(0, n_users, chunk):
+        p = np.nan_to_num(model.probability(np.arange(start, min(start + chunk, n_users))), nan=-1.0).ravel()
+        keep = np.argpartition(-p, min(top, len(p) - 1))[:top]
+        best_p = np.r_[best_p, p[keep]]
+        best_code = np.r_[best_code, keep + start * n_items]
+        order = np.lexsort((best_code, -best_p))[:top]
+        best_p, best_code = best_p[order], best_code[order]
+    keep = best_p >= 0
+    return MissingPositives(best_code[keep] // n_items, best_code[keep] % n_items, best_p[keep])
+
+
+def pair_membership(data: Interactions, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Boolean mask: the pair ``(users[k], items[k])`` is an interaction of ``data``."""
+    keys = data.keys()
+    codes = np.asarray(users, dtype=np.int64) * data.n_items + np.asarray(items, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, codes), max(len(keys) - 1, 0))
+    return (keys[pos] == codes) if len(keys) else np.zeros(codes.shape, dtype=bool)
+
+
+def average_precision(found: np.ndarray, total: int) -> float:
+    """Average precision of a ranked list whose hits are ``found``, out of ``total`` relevant pairs."""
+    if total == 0:
+        return 0.0
+    hits = np.cumsum(found)
+    return float((hits / np.arange(1, len(found) + 1))[found].sum() / total)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "FEATURES",
+    "MissingPositiveModel",
+    "MissingPositives",
+    "PairFeatures",
+    "average_precision",
+    "find_missing_positives",
+    "fit_missing_positives",
+    "pair_membership",
+]

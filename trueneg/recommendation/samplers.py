@@ -1,0 +1,201 @@
+"""Negative samplers for implicit feedback: which unlabeled item to treat as a negative for (user, item).
+
+All samplers are seeded through the generator passed to :meth:`sample`, never return an item the
+user interacted with (property-tested), and share the mining vocabulary of :mod:`trueneg.mining`:
+
+- ``"uniform"``: any unlabeled item, uniformly (BPR's original sampler).
+- ``"popularity"``: unlabeled items with probability ∝ ``(popularity + 1) ** alpha``.
+- ``"hard"``: rank the user's unlabeled items by the model's score (re-ranked at every epoch
+  through :meth:`NegativeSampler.refresh`) and sample in the rank window
+  ``[range_min, range_max)`` with ``sampling`` = ``"random"``, ``"top"`` or ``"simans"``
+  (:func:`trueneg.mining.sampling.sample_negatives`, anchored on the positive's score): dynamic
+  negative sampling with a window.
+- ``"fn-aware"``: ``"hard"``, but candidates whose probability of being a missing positive
+  (:mod:`trueneg.recommendation.missing`) exceeds ``max_probability`` are removed before
+  ranking, so the window holds the hardest *clean* candidates and hardness is kept. In the
+  spirit of NBPO (unlabeled is not negative for BPR) with SimANS-style ambiguous sampling.
+
+A row with no eligible candidate in the window falls back to a uniform unlabeled item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from trueneg.mining.sampling import sample_negatives
+from trueneg.recommendation.data import Interactions
+from trueneg.recommendation.missing import MissingPositiveModel, fit_missing_positives
+
+Scorer = Callable[[np.ndarray], torch.Tensor]
+
+
+class NegativeSampler(BaseEstimator):
+    """Base class: :meth:`fit` on the training interactions, then :meth:`sample` negatives for pairs."""
+
+    def fit(self, train: Interactions) -> NegativeSampler:
+        self.n_items_ = train.n_items
+        activity = np.bincount(train.users, minlength=train.n_users)
+        full = np.flatnonzero(activity >= train.n_items)
+        if len(full):
+            raise ValueError(f"user {str(train.user_ids[full[0]])!r} interacted with every item; no negative exists")
+        self.mask_ = np.zeros((train.n_users, train.n_items), dtype=bool)
+        self.mask_[train.users, train.items] = True
+        self.labeled_ = torch.from_numpy(self.mask_)
+        return self
+
+    def _draw(self, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, self.n_items_, size=size)
+
+    def _reject(self, users: np.ndarray, drawn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Redraw every drawn item the user interacted with until none is left."""
+        users = np.broadcast_to(users[:, None], drawn.shape)
+        bad = self.mask_[users, drawn]
+        while bad.any():
+            drawn[bad] = self._draw((int(bad.sum()),), rng)
+            bad[bad] = self.mask_[users[bad], drawn[bad]]
+        return drawn
+
+    def refresh(self, scorer: Scorer) -> None:
+        """Take the current model's scores (``scorer(users) -> (B, n_items)``); a no-op for static samplers."""
+
+    def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``(len(users), n)`` negative items for the positive pairs ``(users, items)``."""
+        return self._reject(np.asarray(users), self._draw((len(users), n), rng), rng)
+
+
+class UniformSampler(NegativeSampler):
+    """Uniform over the user's unlabeled items."""
+
+    def __init__(self) -> None:
+        pass
+
+
+class PopularitySampler(NegativeSampler):
+    """Unlabeled items with probability ∝ ``(popularity + 1) ** alpha``."""
+
+    def __init__(self, alpha: float = 0.75) -> None:
+        self.alpha = alpha
+
+    def fit(self, train: Interactions) -> PopularitySampler:
+        super().fit(train)
+        weights = (train.item_popularity() + 1.0) ** self.alpha
+        self.cdf_ = np.cumsum(weights / weights.sum())
+        return self
+
+    def _draw(self, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        return np.minimum(np.searchsorted(self.cdf_, rng.random(size)), self.n_items_ - 1)
+
+
+class HardSampler(NegativeSampler):
+    """Score-ranked negatives from the rank window ``[range_min, range_max)`` of the current model."""
+
+    def __init__(
+        self,
+        range_min: int = 0,
+        range_max: int = 50,
+        sampling: str = "random",
+        simans_a: float = 1.0,
+        simans_b: float = 0.0,
+    ) -> None:
+        self.range_min = range_min
+        self.range_max = range_max
+        self.sampling = sampling
+        self.simans_a = simans_a
+        self.simans_b = simans_b
+
+    def fit(self, train: Interactions) -> HardSampler:
+        if not 0 <= self.range_min < self.range_max:
+            raise ValueError(f"need 0 <= range_min < range_max, got {self.range_min} and {self.range_max}")
+        super().fit(train)
+        self.excluded_ = self.labeled_  # items never ranked as candidates
+        return self
+
+    def refresh(self, scorer: Scorer, chunk: int = 1024) -> None:
+        """Rank every user's candidates (labeled and excluded items removed) by ``scorer``, best first."""
+        n_users = self.mask_.shape[0]
+        k = min(self.range_max, self.n_items_)
+        self.scores_ = np.empty(self.mask_.shape, dtype=np.float32)
+        self.candidates_ = np.empty((n_users, k), dtype=np.int64)
+        self.values_ = np.empty((n_users, k), dtype=np.float32)
+        with torch.no_grad():
+            for begin in range(0, n_users, chunk):
+                rows = np.arange(begin, min(begin + chunk, n_users))
+                scores = scorer(rows)
+                self.scores_[rows] = scores.numpy()
+                top = scores.masked_fill(self.excluded_[rows], -torch.inf).topk(k, dim=1)
+                self.candidates_[rows], self.values_[rows] = top.indices.numpy(), top.values.numpy()
+
+    def sample(self, users: np.ndarray, items: np.ndarray, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        if not hasattr(self, "candidates_"):
+            raise ValueError(f"{type(self).__name__} needs the model's scores: call refresh(scorer) first")
+        users, items = np.asarray(users), np.asarray(items)
+        values, candidates = self.values_[users], self.candidates_[users]
+        eligible = np.isfinite(values)
+        eligible[:, : self.range_min] = False
+        chosen = sample_negatives(
+            eligible, values, self.scores_[users, items], n, self.sampling, self.simans_a, self.simans_b,
+            int(rng.integers(2**31)),
+        )  # fmt: skip
+        out = np.where(chosen >= 0, np.take_along_axis(candidates, np.maximum(chosen, 0), axis=1), -1)
+        missing = out < 0
+        if missing.any():
+            rows = np.flatnonzero(missing.any(axis=1))
+            fallback = NegativeSampler.sample(self, users[rows], items[rows], rng, n)
+            out[rows] = np.where(missing[rows], fallback, out[rows])
+        return out
+
+
+class FalseNegativeAwareSampler(HardSampler):
+    """Hard negatives minus likely missing positives (probability > ``max_probability``).
+
+    The probabilities come from :func:`~trueneg.recommendation.missing.fit_missing_positives`,
+    fit once on the training interactions (or ``missing_model``, already fit on them). Suspects
+    are excluded before ranking, like labeled items, so the rank window counts clean candidates.
+    """
+
+    def __init__(
+        self,
+        range_min: int = 0,
+        range_max: int = 50,
+        sampling: str = "random",
+        simans_a: float = 1.0,
+        simans_b: float = 0.0,
+        max_probability: float = 0.1,
+        estimator: str = "tice",
+        missing_model: MissingPositiveModel | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(range_min, range_max, sampling, simans_a, simans_b)
+        self.max_probability = max_probability
+        self.estimator = estimator
+        self.missing_model = missing_model
+        self.seed = seed
+
+    def fit(self, train: Interactions) -> FalseNegativeAwareSampler:
+        super().fit(train)
+        self.missing_ = self.missing_model or fit_missing_positives(train, self.estimator, seed=self.seed)
+        self.probability_ = self.missing_.probability_matrix()
+        self.suspects_ = np.nan_to_num(self.probability_, nan=0.0) > self.max_probability
+        self.excluded_ = torch.from_numpy(self.mask_ | self.suspects_)
+        return self
+
+
+SAMPLERS: dict[str, type[NegativeSampler]] = {
+    "uniform": UniformSampler,
+    "popularity": PopularitySampler,
+    "hard": HardSampler,
+    "fn-aware": FalseNegativeAwareSampler,
+}
+
+
+def make_sampler(name: str | NegativeSampler, **kwargs) -> NegativeSampler:
+    """A sampler by name (``uniform``, ``popularity``, ``hard``, ``fn-aware``) with its parameters."""
+    if isinstance(name, NegativeSampler):
+        return name
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    return SAMPLERS[name](**kwargs)
