@@ -72,7 +72,7 @@ def draw_negatives(
     fitted = make_sampler(sampler, **sampler_kwargs).fit(train)
     if isinstance(fitted, HardSampler):
         model = model or MatrixFactorization(seed=seed).fit(train)
-        fitted.refresh(model._scorer)
+        fitted.refresh(model.score_tensor)
     return fitted.sample(train.users, train.items, np.random.default_rng(seed), num_negatives), fitted
 
 

@@ -74,11 +74,14 @@ class Interactions:
 
     def subset(self, mask: np.ndarray) -> Interactions:
         """The interactions where ``mask`` is true, in the same id space."""
-        pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return replace(
-            self, users=self.users[mask], items=self.items[mask], ratings=pick(self.ratings),
-            timestamps=pick(self.timestamps), collapsed=0,
-        )  # fmt: skip
+            self,
+            users=self.users[mask],
+            items=self.items[mask],
+            ratings=None if self.ratings is None else self.ratings[mask],
+            timestamps=None if self.timestamps is None else self.timestamps[mask],
+            collapsed=0,
+        )
 
     def item_popularity(self) -> np.ndarray:
         """Interactions per item, ``(n_items,)``."""
@@ -164,6 +167,8 @@ def _read_text_table(path: Path, delimiter: str, names: tuple[str, ...] | None) 
 
 
 def _read_parquet(path: Path) -> tuple[dict[str, np.ndarray], int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -173,11 +178,13 @@ def _read_parquet(path: Path) -> tuple[dict[str, np.ndarray], int]:
     columns = {}
     for name in table.column_names:
         column = table.column(name)
-        values = np.asarray(column.to_pylist(), dtype=object)
-        missing = np.flatnonzero(np.asarray(column.is_null()))
-        if len(missing):
-            raise DataError(f"{path}: row {missing[0] + 1}: field '{name}': missing value")
-        columns[name] = values.astype(str)
+        if column.null_count:
+            row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+            raise DataError(f"{path}: row {row}: field '{name}': missing value")
+        try:
+            columns[name] = np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=str)
+        except pa.ArrowNotImplementedError:
+            continue  # a nested or binary column that cannot be an id, rating or timestamp: not read
     return columns, 1
 
 

@@ -118,13 +118,14 @@ class MatrixFactorization(BaseEstimator):
         self.fit_seconds_ = round(time.perf_counter() - start, 2)
         return self
 
-    def _scorer(self, users: np.ndarray) -> torch.Tensor:
+    def score_tensor(self, users: np.ndarray) -> torch.Tensor:
+        """Scores of ``users`` as a detached tensor: what score-ranked samplers refresh from."""
         return self.model_(torch.as_tensor(users)).detach()
 
     def _bpr_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
         order = rng.permutation(len(train))
         total = 0.0
-        self.sampler_.refresh(self._scorer)
+        self.sampler_.refresh(self.score_tensor)
         for begin in range(0, len(order), self.batch_size):
             batch = order[begin : begin + self.batch_size]
             users, items = train.users[batch], train.items[batch]

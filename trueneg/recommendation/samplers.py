@@ -15,7 +15,9 @@ user interacted with (property-tested), and share the mining vocabulary of :mod:
   ranking, so the window holds the hardest *clean* candidates and hardness is kept. In the
   spirit of NBPO (unlabeled is not negative for BPR) with SimANS-style ambiguous sampling.
 
-A row with no eligible candidate in the window falls back to a uniform unlabeled item.
+A row with no eligible candidate in the window falls back to a uniform unlabeled item. Samplers
+keep a dense ``(n_users, n_items)`` mask of the training interactions (and the hard ones the
+model's scores): sized, like :mod:`~trueneg.recommendation.missing`, for logs such as MovieLens.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ class HardSampler(NegativeSampler):
     def __init__(
         self,
         range_min: int = 0,
-        range_max: int = 50,
+        range_max: int = 200,
         sampling: str = "random",
         simans_a: float = 1.0,
         simans_b: float = 0.0,
@@ -160,11 +162,11 @@ class FalseNegativeAwareSampler(HardSampler):
     def __init__(
         self,
         range_min: int = 0,
-        range_max: int = 50,
+        range_max: int = 200,
         sampling: str = "random",
         simans_a: float = 1.0,
         simans_b: float = 0.0,
-        max_probability: float = 0.1,
+        max_probability: float = 0.03,
         estimator: str = "tice",
         missing_model: MissingPositiveModel | None = None,
         seed: int = 0,
