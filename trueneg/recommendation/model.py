@@ -14,6 +14,7 @@ Scores are ``x_ui = p_u · q_i + b_i``. Training is seeded and bit-reproducible 
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,11 @@ class MatrixFactorization(BaseEstimator):
             step = self._bpr_epoch
         else:
             self.sampler_ = None
-            step = self._relmf_epoch
+            pop = train.item_popularity().astype(np.float32)
+            theta = torch.from_numpy(np.maximum((pop / pop.max()) ** self.propensity_power, self.propensity_clip))
+            labeled = np.zeros((train.n_users, train.n_items), dtype=np.float32)
+            labeled[train.users, train.items] = 1.0
+            step = partial(self._relmf_epoch, weights=torch.from_numpy(labeled) / theta)
         self.history_ = []
         for _ in tqdm(range(self.epochs), desc=f"MF {self.loss}", disable=not self.show_progress):
             self.model_.train()
@@ -145,19 +150,17 @@ class MatrixFactorization(BaseEstimator):
             total += float(loss.detach()) * len(batch)
         return total / len(order)
 
-    def _relmf_epoch(self, train: Interactions, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
-        pop = train.item_popularity().astype(np.float32)
-        theta = torch.from_numpy(np.maximum((pop / pop.max()) ** self.propensity_power, self.propensity_clip))
-        labeled = np.zeros((train.n_users, train.n_items), dtype=np.float32)
-        labeled[train.users, train.items] = 1.0
-        Y = torch.from_numpy(labeled)
+    def _relmf_epoch(
+        self, train: Interactions, optimizer: torch.optim.Optimizer, rng: np.random.Generator, weights: torch.Tensor
+    ) -> float:
+        """One pass over all users; ``weights`` = ``Y / θ`` for every (user, item) cell."""
         rows = max(1, self.batch_size // 8)  # users per step: each brings a full row of items
         order = rng.permutation(train.n_users)
         total = 0.0
         for begin in range(0, len(order), rows):
             users = torch.as_tensor(order[begin : begin + rows])
             p = torch.sigmoid(self.model_(users))
-            w = Y[users] / theta
+            w = weights[users]
             loss = (w * (1 - p).pow(2) + (1 - w) * p.pow(2)).mean()
             penalty = self.model_.user[users].pow(2).sum(1).mean() + self.model_.item.pow(2).sum(1).mean()
             optimizer.zero_grad()
