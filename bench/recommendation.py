@@ -27,7 +27,7 @@ import sys
 import time
 
 import numpy as np
-from _common import SHARED, machine, save
+from _common import SHARED, save
 from sklearn.metrics import average_precision_score
 
 from trueneg.recommendation import (
@@ -204,7 +204,6 @@ def main() -> None:
             "hidden_positives": hidden_rows,
             "matched_hardness": matched,
             "seconds": round(time.perf_counter() - started, 1),
-            "machine_note": machine()["cpu"],
         },
         "\n".join(lines),
     )

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.io import write_json
-from trueneg.recommendation.data import SPLITS, Interactions, random_holdout
+from trueneg.recommendation.data import SPLITS, Interactions, leave_last_out, random_holdout
 from trueneg.recommendation.metrics import evaluate_topk
 from trueneg.recommendation.missing import MissingPositiveModel, find_missing_positives, fit_missing_positives
 from trueneg.recommendation.model import MatrixFactorization
@@ -19,7 +19,9 @@ def split_interactions(data: Interactions, split: str = "leave-last-out", test_f
     """``leave-last-out`` or ``random`` (``test_fraction`` of each user's interactions) holdout."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    return SPLITS[split](data, seed=seed) if split == "leave-last-out" else random_holdout(data, test_fraction, seed)
+    if split == "leave-last-out":
+        return leave_last_out(data, seed)
+    return random_holdout(data, test_fraction, seed)
 
 
 def train_recommender(

@@ -106,8 +106,9 @@ def _numbers(values: np.ndarray, dtype: type, path: Path, lines: np.ndarray, fie
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{path}:{lines[i]}: field '{field}': expected a number, got {str(values[i])!r}")
-    if dtype is np.int64 and (out != np.round(out)).any():
-        i = int(np.flatnonzero(out != np.round(out))[0])
+    fractional = out != np.round(out) if dtype is np.int64 else np.zeros(len(out), dtype=bool)
+    if fractional.any():
+        i = int(np.flatnonzero(fractional)[0])
         raise DataError(f"{path}:{lines[i]}: field '{field}': expected an integer, got {str(values[i])!r}")
     return out.astype(dtype)
 

@@ -25,7 +25,7 @@ propensity). Cost: the item-item matrix is dense, ``n_items**2`` floats: fine to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -85,6 +85,7 @@ class MissingPositiveModel:
     label_frequency: float
     label_frequency_ci: tuple[float, float]
     estimator: str
+    _matrix: np.ndarray | None = field(default=None, repr=False)
 
     def probability(self, users: np.ndarray, label_frequency: float | None = None) -> np.ndarray:
         """``(B, n_items)`` probabilities; NaN for labeled pairs."""
@@ -94,9 +95,16 @@ class MissingPositiveModel:
         return np.where(labeled, np.nan, p).astype(np.float32)
 
     def probability_matrix(self, chunk: int = 512) -> np.ndarray:
-        """``(n_users, n_items)`` probabilities (NaN for labeled pairs), computed ``chunk`` users at a time."""
-        n = len(self.features.activity)
-        return np.concatenate([self.probability(np.arange(s, min(s + chunk, n))) for s in range(0, n, chunk)])
+        """``(n_users, n_items)`` probabilities (NaN for labeled pairs), computed ``chunk`` users at a time.
+
+        Computed once and kept: the audit, the fn-aware sampler and the suspect ranking all read it.
+        """
+        if self._matrix is None:
+            n = len(self.features.activity)
+            self._matrix = np.concatenate(
+                [self.probability(np.arange(s, min(s + chunk, n))) for s in range(0, n, chunk)]
+            )
+        return self._matrix
 
 
 def fit_missing_positives(
@@ -142,20 +150,14 @@ class MissingPositives:
         ]
 
 
-def find_missing_positives(model: MissingPositiveModel, top: int = 100, chunk: int = 512) -> MissingPositives:
+def find_missing_positives(model: MissingPositiveModel, top: int = 100) -> MissingPositives:
     """The ``top`` unlabeled pairs most likely to be missing positives, most likely first."""
-    n_users, n_items = model.features.R.shape
-    best_p = np.empty(0, dtype=np.float32)
-    best_code = np.empty(0, dtype=np.int64)
-    for start in range(0, n_users, chunk):
-        p = np.nan_to_num(model.probability(np.arange(start, min(start + chunk, n_users))), nan=-1.0).ravel()
-        keep = np.argpartition(-p, min(top, len(p) - 1))[:top]
-        best_p = np.r_[best_p, p[keep]]
-        best_code = np.r_[best_code, keep + start * n_items]
-        order = np.lexsort((best_code, -best_p))[:top]
-        best_p, best_code = best_p[order], best_code[order]
-    keep = best_p >= 0
-    return MissingPositives(best_code[keep] // n_items, best_code[keep] % n_items, best_p[keep])
+    p = np.nan_to_num(model.probability_matrix(), nan=-1.0).ravel()
+    keep = np.argpartition(-p, min(top, len(p) - 1))[:top]
+    keep = keep[np.lexsort((keep, -p[keep]))]
+    keep = keep[p[keep] >= 0]
+    n_items = model.features.R.shape[1]
+    return MissingPositives(keep // n_items, keep % n_items, p[keep])
 
 
 def pair_membership(data: Interactions, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -46,7 +46,6 @@ class NegativeSampler(BaseEstimator):
             raise ValueError(f"user {str(train.user_ids[full[0]])!r} interacted with every item; no negative exists")
         self.mask_ = np.zeros((train.n_users, train.n_items), dtype=bool)
         self.mask_[train.users, train.items] = True
-        self.labeled_ = torch.from_numpy(self.mask_)
         return self
 
     def _draw(self, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -113,7 +112,7 @@ class HardSampler(NegativeSampler):
         if not 0 <= self.range_min < self.range_max:
             raise ValueError(f"need 0 <= range_min < range_max, got {self.range_min} and {self.range_max}")
         super().fit(train)
-        self.excluded_ = self.labeled_  # items never ranked as candidates
+        self.excluded_ = torch.from_numpy(self.mask_)  # items never ranked as candidates
         return self
 
     def refresh(self, scorer: Scorer, chunk: int = 1024) -> None:
