@@ -56,7 +56,7 @@ def machine() -> dict[str, Any]:
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
-    """Run ``cmd`` as a child of a fresh wrapper process; wall seconds and the child's peak RSS (MB)."""
+    """Run ``cmd`` as a child of a fresh wrapper process; wall seconds, the child's peak RSS (MB) and its stdout."""
     out = subprocess.run(
         [sys.executable, "-c", _PEAK, *cmd],
         env={**os.environ, **(env or {})},
@@ -64,7 +64,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, float]
         text=True,
         check=True,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    *printed, last = out.stdout.strip().splitlines()
+    result = {**json.loads(last), "stdout": "\n".join(printed)}
     if result["rc"] != 0:
         raise RuntimeError(f"command failed ({result['rc']}): {' '.join(cmd)}")
     return result

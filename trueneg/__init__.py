@@ -9,7 +9,7 @@ Example:
 """
 
 from trueneg.data import DataError, RetrievalData, from_hf_dataset, load_beir, load_data, load_pairs
-from trueneg.mining import MiningResult, mine, mine_negatives
+from trueneg.mining import MiningResult, mine, mine_negatives, mine_to_file
 
 __version__ = "0.1.0"
 
@@ -23,4 +23,5 @@ __all__ = [
     "load_pairs",
     "mine",
     "mine_negatives",
+    "mine_to_file",
 ]

@@ -1,8 +1,9 @@
 """The ``trueneg`` command line: a thin layer over the Python API.
 
 Every command maps to one documented function: ``trueneg mine`` -> :func:`trueneg.mine_negatives`
-(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`), ``trueneg audit`` ->
-:func:`trueneg.audit.audit`, ``trueneg labels`` -> :func:`trueneg.labels.find_label_issues`,
+(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`; with the scale options
+:func:`trueneg.mine_to_file`), ``trueneg audit`` -> :func:`trueneg.audit.audit` (with the scale
+options :func:`trueneg.audit.audit_at_scale`), ``trueneg labels`` -> :func:`trueneg.labels.find_label_issues`,
 ``trueneg train`` -> :func:`trueneg.training.train`, ``trueneg eval`` ->
 :func:`trueneg.evaluation.evaluate`; ``trueneg recommend train|negatives|audit`` ->
 :func:`trueneg.recommendation.train_recommender`, :func:`~trueneg.recommendation.recommend_negatives`,
@@ -44,6 +45,13 @@ def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
         "queries mined", f"{summary['queries']} ({summary['queries_without_positive']} without a positive skipped)"
     )
     table.add_row("retriever", f"{summary['retriever']} {summary['model'] or ''} {summary['backend'] or ''}".strip())
+    if summary.get("index"):
+        ix = summary["index"]
+        table.add_row(
+            "index",
+            f"{ix['type']} {ix.get('probe') or ''} recall@10 vs exact {ix['recall@10']:.3f} "
+            f"({ix['sample_queries']} held-out sample queries), {summary['chunks']} chunks, engine {summary['engine']}",
+        )
     table.add_row("candidates", str(summary["candidates"]))
     for reason, count in summary["dropped"].items():
         table.add_row(f"  dropped: {reason}", str(count))
@@ -74,22 +82,39 @@ def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
 
 
 def _run_mine(
-    data_path: Path, output: Path, fmt: str, split: str, corpus: Path | None, as_json: bool, options: dict[str, Any]
+    data_path: Path,
+    output: Path,
+    fmt: str,
+    split: str,
+    corpus: Path | None,
+    as_json: bool,
+    options: dict[str, Any],
+    scale: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from trueneg.data import DataError, load_data
     from trueneg.io import check_rows_suffix, write_rows
-    from trueneg.mining import FORMATS, mine_negatives
+    from trueneg.mining import FORMATS, mine_negatives, mine_to_file
 
     try:
         if fmt not in FORMATS:
             raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         check_rows_suffix(output)
+        if scale is not None and (options["retriever"] != "dense" or options["teacher"] is not None):
+            raise ValueError("the scale options (embeddings files, --index, --max-memory, --engine) need "
+                             "--retriever dense and no --teacher")  # fmt: skip
         data = load_data(data_path, split=split, corpus=corpus)
-        result = mine_negatives(data, **options)
-        write_rows(output, result.to_rows(fmt))
+        if scale is None:
+            result = mine_negatives(data, **options)
+            write_rows(output, result.to_rows(fmt))
+            summary = result.summary
+        else:
+            unused = ("retriever", "teacher", "teacher_type")
+            summary = mine_to_file(
+                data, output, format=fmt, **scale, **{k: v for k, v in options.items() if k not in unused}
+            )
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    summary = {**result.summary, "output": str(output), "format": fmt}
+    summary = {**summary, "output": str(output), "format": fmt}
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -148,10 +173,30 @@ def mine(
         None, help="Embedding cache folder [default: $TRUENEG_CACHE or ~/.cache/trueneg]."
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    corpus_embeddings: Path | None = typer.Option(
+        None, help="Precomputed corpus embeddings: .npy (rows in corpus order) or .parquet (id + vector columns)."
+    ),
+    query_embeddings: Path | None = typer.Option(
+        None, help="Precomputed query embeddings: .npy (rows in queries order) or .parquet (id + vector columns)."
+    ),
+    index: str | None = typer.Option(
+        None, help="Vector index: auto, exact, ivf, ivfpq or hnsw [default: auto with the scale options, else exact]."
+    ),
+    max_memory: str | None = typer.Option(
+        None, help="Memory budget for the index and one query chunk, e.g. 4GiB [default: 4GiB]."
+    ),
+    target_recall: float = typer.Option(0.95, help="Recall@10 vs exact search an approximate index is tuned to."),
+    engine: str | None = typer.Option(None, help="local or ray (Ray Data; RAY_ADDRESS selects a cluster)."),
+    ray_workers: int | None = typer.Option(None, help="Concurrent Ray workers [default: one per CPU]."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Mine hard negatives that are unlikely to be unlabeled positives."""
+    """Mine hard negatives that are unlikely to be unlabeled positives.
+
+    Any of --corpus-embeddings, --query-embeddings, --index, --max-memory or --engine selects the scale
+    path (trueneg.mine_to_file): embeddings on disk, an approximate index, query chunks streamed to the
+    output, with the index's measured recall in the summary.
+    """
     options = dict(
         model=model,
         backend=backend,
@@ -178,7 +223,18 @@ def mine(
         cache_dir=False if no_cache else cache_dir,
         show_progress=not quiet,
     )
-    _run_mine(data, output, format, split, corpus, as_json, options)
+    scale = None
+    if any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory, engine)):
+        scale = dict(
+            corpus_embeddings=corpus_embeddings,
+            query_embeddings=query_embeddings,
+            index=index or "auto",
+            max_memory=max_memory or "4GiB",
+            target_recall=target_recall,
+            engine=engine or "local",
+            ray_workers=ray_workers,
+        )
+    _run_mine(data, output, format, split, corpus, as_json, options, scale)
 
 
 @app.command()
@@ -200,31 +256,48 @@ def audit(
     seed: int = typer.Option(0, help="Random seed."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    corpus_embeddings: Path | None = typer.Option(None, help="Precomputed corpus embeddings (.npy or .parquet)."),
+    query_embeddings: Path | None = typer.Option(None, help="Precomputed query embeddings (.npy or .parquet)."),
+    index: str | None = typer.Option(None, help="Vector index: auto, exact, ivf, ivfpq or hnsw."),
+    max_memory: str | None = typer.Option(None, help="Memory budget for the index and one query chunk [4GiB]."),
+    fn_sample: int = typer.Option(2000, help="With the scale options: queries the estimate is fit on."),
     as_json: bool = typer.Option(False, "--json", help="Print audit.json on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Estimate how many unlabeled candidates are missing positives; write report.html and audit.json."""
+    """Estimate how many unlabeled candidates are missing positives; write report.html and audit.json.
+
+    Any of --corpus-embeddings, --query-embeddings, --index or --max-memory selects the scale path
+    (trueneg.audit.audit_at_scale): fit on --fn-sample queries, applied to every query chunk.
+    """
     from trueneg.audit import audit as run_audit
+    from trueneg.audit import audit_at_scale
     from trueneg.data import DataError, load_data
 
+    common = dict(
+        depth=depth,
+        top_k=top_k,
+        estimator=estimator,
+        n_suspects=suspects,
+        num_negatives=num_negatives,
+        perc_pos=perc_pos,
+        max_fn_rate=max_fn_rate,
+        backend=backend,
+        seed=seed,
+        cache_dir=False if no_cache else cache_dir,
+        show_progress=not quiet,
+    )
+    scale = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
     try:
         loaded = load_data(data, split=split, corpus=corpus)
-        result = run_audit(
-            loaded,
-            model,
-            depth=depth,
-            top_k=top_k,
-            estimator=estimator,
-            n_suspects=suspects,
-            num_negatives=num_negatives,
-            perc_pos=perc_pos,
-            max_fn_rate=max_fn_rate,
-            retriever=retriever,
-            backend=backend,
-            seed=seed,
-            cache_dir=False if no_cache else cache_dir,
-            show_progress=not quiet,
-        )
+        if not scale:
+            result = run_audit(loaded, model, retriever=retriever, **common)
+        elif retriever != "dense":
+            raise ValueError("the scale options (embeddings files, --index, --max-memory) need --retriever dense")
+        else:
+            result = audit_at_scale(
+                loaded, model, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
+                index=index or "auto", max_memory=max_memory or "4GiB", fn_sample=fn_sample, **common,
+            )  # fmt: skip
         html_path, json_path = result.write(output_dir)
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))

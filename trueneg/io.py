@@ -77,16 +77,65 @@ def check_rows_suffix(path: str | os.PathLike) -> None:
         raise ValueError(f"{path}: output must end in .jsonl or .parquet, got {Path(path).suffix!r}")
 
 
-def write_rows(target: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
-    """Write dict rows as JSON Lines or Parquet (chosen by the suffix), atomically."""
-    check_rows_suffix(target)
-    with atomic_path(target) as tmp:
-        if Path(target).suffix.lower() == ".jsonl":
-            with tmp.open("w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
+class RowWriter:
+    """Append dict rows to a JSON Lines or Parquet file as they are produced; the file appears only on success.
+
+    Rows go to a temporary file next to ``target`` (Parquet: one row group per :meth:`write`, all
+    with the schema of the first batch); leaving the ``with`` block without an error renames it over
+    ``target``, an error deletes it.
+
+    Example:
+        >>> with RowWriter("out.jsonl") as writer:  # doctest: +SKIP
+        ...     writer.write([{"query": "q", "neg": ["d"]}])
+    """
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        check_rows_suffix(target)
+        self.target = Path(target)
+        self.rows_written = 0
+
+    def __enter__(self) -> RowWriter:
+        self._context = atomic_path(self.target)
+        self._tmp = self._context.__enter__()
+        self._parquet = self.target.suffix.lower() == ".parquet"
+        self._file = None if self._parquet else self._tmp.open("w", encoding="utf-8")
+        self._writer: Any = None
+        return self
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append ``rows``."""
+        if not rows:
+            return
+        if self._parquet:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+            if self._writer is None:
+                table = pa.Table.from_pylist(list(rows))
+                self._writer = pq.ParquetWriter(self._tmp, table.schema)
+            else:
+                table = pa.Table.from_pylist(list(rows), schema=self._writer.schema)
+            self._writer.write_table(table)
+        else:
+            for row in rows:
+                self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.rows_written += len(rows)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._parquet:
+            if self._writer is None:  # no rows at all: still a valid, empty Parquet file
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({}), self._tmp)
+            else:
+                self._writer.close()
+        self._context.__exit__(*exc_info)
+
+
+def write_rows(target: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> None:
+    """Write dict rows as JSON Lines or Parquet (chosen by the suffix), atomically."""
+    with RowWriter(target) as writer:
+        writer.write(rows)

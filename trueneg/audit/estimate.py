@@ -24,6 +24,7 @@ positives hidden at random (SCAR) and preferentially at low ranks (SAR).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -75,35 +76,86 @@ class FalseNegativeEstimate:
         return tuple(float(np.nanmean(p[mask])) for p in arrays)
 
 
+def _population(pool: CandidatePool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks of the pool: labeled positives, judged negatives, and the PU population (all but judged)."""
+    valid = pool.candidates >= 0
+    labeled = member_of(pool.candidates, pool.positives) & valid
+    judged = member_of(pool.candidates, pool.judged_negatives) & valid & ~labeled
+    return labeled, judged, valid & ~judged
+
+
+def _posteriors(
+    pool: CandidatePool, g: np.ndarray, c: float, ci: tuple[float, float], estimator: str
+) -> FalseNegativeEstimate:
+    """Turn ``g`` over the pool's population into per-candidate probabilities at ``c`` and its interval."""
+    labeled, judged, population = _population(pool)
+    s = labeled[population]
+    out = []
+    for value in (c, ci[1], ci[0]):  # a higher label frequency means fewer missing positives
+        p = np.full(labeled.shape, np.nan)
+        p[population] = np.where(s, np.nan, unlabeled_posterior(g, value))
+        p[judged] = 0.0
+        out.append(p)
+    return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, ci, estimator)
+
+
+def _fit_parts(pool: CandidatePool, estimator: str, n_bootstrap: int, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    labeled, _, population = _population(pool)
+    if labeled.sum() < 2:
+        raise ValueError("fewer than 2 labeled positives among the retrieved candidates; cannot estimate")
+    X, s = pool_features(pool)[population], labeled[population]
+    kwargs = {"n_bootstrap": n_bootstrap if estimator != "km2" else min(n_bootstrap, 20), "random_state": seed}
+    return X, s, ESTIMATORS[estimator](**kwargs).fit(X, s)
+
+
 def estimate_false_negatives(
     pool: CandidatePool, estimator: str = "tice", n_bootstrap: int = 200, seed: int = 0
 ) -> FalseNegativeEstimate:
     """Probability that each unlabeled candidate of ``pool`` is a missing positive (see module docstring).
+
+    ``g`` is fit out-of-fold, so no candidate is scored by a classifier that saw its own label.
 
     Example:
         >>> pool = retrieve_candidates(load_beir("../shared/data/scifact"), depth=100)  # doctest: +SKIP
         >>> est = estimate_false_negatives(pool)  # doctest: +SKIP
         >>> est.rate(~est.labeled & (pool.candidates >= 0))  # doctest: +SKIP
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
-    valid = pool.candidates >= 0
-    labeled = member_of(pool.candidates, pool.positives) & valid
-    judged = member_of(pool.candidates, pool.judged_negatives) & valid & ~labeled
-    population = valid & ~judged
-    if labeled.sum() < 2:
-        raise ValueError("fewer than 2 labeled positives among the retrieved candidates; cannot estimate")
-    X = pool_features(pool)[population]
-    s = labeled[population]
+    X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
     g = oof_scores(LogisticRegression(max_iter=1000), X, s, folds=5, seed=seed)
-    kwargs = {"n_bootstrap": n_bootstrap if estimator != "km2" else min(n_bootstrap, 20), "random_state": seed}
-    fitted = ESTIMATORS[estimator](**kwargs).fit(X, s)
-    c = fitted.label_frequency_
-    c_low, c_high = fitted.label_frequency_ci_
-    out = []
-    for value in (c, c_high, c_low):  # a higher label frequency means fewer missing positives
-        p = np.full(valid.shape, np.nan)
-        p[population] = np.where(s, np.nan, unlabeled_posterior(g, value))
-        p[judged] = 0.0
-        out.append(p)
-    return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, (c_low, c_high), estimator)
+    return _posteriors(pool, g, fitted.label_frequency_, tuple(fitted.label_frequency_ci_), estimator)
+
+
+@dataclass
+class FalseNegativeModel:
+    """The estimate fit on one pool (a sample of queries), applicable to any other pool of the same retriever."""
+
+    classifier: LogisticRegression
+    label_frequency: float
+    label_frequency_ci: tuple[float, float]
+    estimator: str
+
+    def predict(self, pool: CandidatePool) -> FalseNegativeEstimate:
+        """Per-candidate probabilities on ``pool`` (e.g. one chunk of a streamed run)."""
+        _, _, population = _population(pool)
+        g = self.classifier.predict_proba(pool_features(pool)[population])[:, 1]
+        return _posteriors(pool, g, self.label_frequency, self.label_frequency_ci, self.estimator)
+
+
+def fit_false_negative_model(
+    pool: CandidatePool, estimator: str = "tice", n_bootstrap: int = 200, seed: int = 0
+) -> FalseNegativeModel:
+    """Fit ``g`` and the label frequency on ``pool`` once, to apply to other pools with ``predict``.
+
+    This is how the streamed path (:func:`trueneg.mining.stream.mine_to_file`) scales the estimate:
+    it is fit on a sample of queries and applied to every chunk, so a query's probabilities do not
+    depend on which chunk it falls in.
+
+    Example:
+        >>> model = fit_false_negative_model(sample_pool)  # doctest: +SKIP
+        >>> model.predict(chunk_pool).probability.shape  # doctest: +SKIP
+    """
+    X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
+    classifier = LogisticRegression(max_iter=1000).fit(X, s)
+    return FalseNegativeModel(classifier, fitted.label_frequency_, tuple(fitted.label_frequency_ci_), estimator)

@@ -90,12 +90,6 @@ def audit(
         data, model, depth=depth, retriever=retriever, backend=backend, cache_dir=cache_dir, show_progress=show_progress
     )
     est = estimate_false_negatives(pool, estimator, seed=seed)
-    valid = pool.candidates >= 0
-    judged = member_of(pool.candidates, pool.judged_negatives) & valid
-    unlabeled = valid & ~est.labeled & ~judged
-    rank = np.cumsum(valid & ~est.labeled, axis=1) - 1
-    top = unlabeled & (rank < top_k)
-    rate, low, high = est.rate(top)
     mined = mine_negatives(
         data,
         num_negatives=num_negatives,
@@ -108,60 +102,127 @@ def audit(
         pool=pool,
         fn_estimate=est,
     )
-
-    by_rank = []
-    for r in range(min(depth, int(rank.max()) + 1)):
-        at = unlabeled & (rank == r)
-        if at.any():
-            by_rank.append(
-                {
-                    "rank": r + 1,
-                    "mean_probability": round(float(np.nanmean(est.probability[at])), 5),
-                    "pairs": int(at.sum()),
-                }
-            )
-    rows, cols = np.nonzero(unlabeled)
-    probs = est.probability[rows, cols]
-    best = np.argsort(-probs, kind="stable")[:n_suspects]
-    suspects = [
-        {
-            "query_id": pool.query_ids[rows[i]],
-            "doc_id": data.doc_ids[pool.candidates[rows[i], cols[i]]],
-            "probability": round(float(probs[i]), 5),
-            "rank": int(rank[rows[i], cols[i]]) + 1,
-            "score": round(float(pool.scores[rows[i], cols[i]]), 5),
-            "query": pool.query_texts[rows[i]],
-            "document": data.doc_texts[pool.candidates[rows[i], cols[i]]],
-        }
-        for i in best
-    ]
+    tally = AuditTally(depth, top_k, n_suspects)
+    tally.add(data, pool, est, mined)
     summary = {
         "source": data.source,
-        "queries": len(pool.query_ids),
         "retriever": retriever,
         "model": str(model or "sentence-transformers/all-MiniLM-L6-v2") if retriever != "sparse" else None,
-        "estimator": estimator,
-        "depth": depth,
-        "top_k": top_k,
-        "estimated_fn_rate": round(rate, 5),
-        "ci_low": round(low, 5),
-        "ci_high": round(high, 5),
-        "expected_fn_per_query_top_k": round(float(np.nansum(est.probability[top])) / len(pool.query_ids), 4),
-        "expected_missing_positives_in_pool": round(float(np.nansum(est.probability[unlabeled])), 2),
-        "labeled_positives": int(len(pool.positive_doc)),
-        "label_frequency": round(est.label_frequency, 4),
-        "label_frequency_ci": [round(v, 4) for v in est.label_frequency_ci],
-        "assumption": "SCAR given the score and its gap to the query's top score (see trueneg.audit.estimate)",
-        "mining": {
-            "num_negatives": num_negatives,
-            "perc_pos": None if max_fn_rate is not None else perc_pos,
-            **{k: v for k, v in mined.summary["false_negatives"].items() if k != "estimator"},
-        },
-        "fn_probability_by_rank": by_rank,
-        "suspects": suspects,
     }
-    negative_scores = mined.negative_scores[mined.negatives >= 0]
-    return AuditResult(summary, pool.positive_scores, pool.scores[unlabeled], negative_scores)
+    return tally.result(summary, est, mined.summary["false_negatives"], num_negatives, perc_pos, max_fn_rate)
+
+
+class AuditTally:
+    """The audit's numbers summed over one pool or over the chunks of a streamed run.
+
+    Sums (expected missing positives, pairs per rank, ...) add across chunks exactly; the suspects
+    keep the ``n_suspects`` most likely over everything added; the score arrays behind the plots keep
+    at most ``plot_values`` values each (a seeded uniform subsample) so a streamed audit of 100k
+    queries draws from bounded memory.
+    """
+
+    def __init__(self, depth: int, top_k: int, n_suspects: int, plot_values: int = 200_000, seed: int = 0) -> None:
+        self.depth, self.top_k, self.n_suspects, self.plot_values = depth, top_k, n_suspects, plot_values
+        self.rng = np.random.default_rng(seed)
+        self.queries = self.labeled = self.emitted = 0
+        self.top = np.zeros(4)  # probability sums (estimate, low, high) and pair count of the top-k
+        self.pool_sum = 0.0
+        self.fn_sums = np.zeros(3)  # emitted negatives' probability sums (estimate, low, high)
+        self.rank_sum, self.rank_count = np.zeros(depth), np.zeros(depth, dtype=np.int64)
+        self.suspects: list[dict[str, Any]] = []
+        self.scores: dict[str, list[np.ndarray]] = {"positive": [], "unlabeled": [], "negative": []}
+
+    def add(self, data: RetrievalData, pool: Any, est: Any, mined: Any) -> None:
+        """Count one pool with its estimate and the mining result on it."""
+        valid = pool.candidates >= 0
+        judged = member_of(pool.candidates, pool.judged_negatives) & valid
+        unlabeled = valid & ~est.labeled & ~judged
+        rank = np.cumsum(valid & ~est.labeled, axis=1) - 1
+        top = unlabeled & (rank < self.top_k)
+        self.queries += len(pool.query_ids)
+        self.labeled += len(pool.positive_doc)
+        arrays = (est.probability, est.probability_low, est.probability_high)
+        self.top += [*(float(np.nansum(p[top])) for p in arrays), int(top.sum())]
+        self.pool_sum += float(np.nansum(est.probability[unlabeled]))
+        in_depth = unlabeled & (rank < self.depth)
+        np.add.at(self.rank_sum, rank[in_depth], est.probability[in_depth])
+        np.add.at(self.rank_count, rank[in_depth], 1)
+        fn = mined.summary["false_negatives"]
+        n = mined.summary["negatives_emitted"]
+        self.emitted += n
+        self.fn_sums += n * np.array([fn["estimated_fn_rate"], fn["ci_low"], fn["ci_high"]])
+        rows, cols = np.nonzero(unlabeled)
+        probs = est.probability[rows, cols]
+        best = np.argsort(-probs, kind="stable")[: self.n_suspects]
+        self.suspects += [
+            {
+                "query_id": pool.query_ids[rows[i]],
+                "doc_id": data.doc_ids[pool.candidates[rows[i], cols[i]]],
+                "probability": round(float(probs[i]), 5),
+                "rank": int(rank[rows[i], cols[i]]) + 1,
+                "score": round(float(pool.scores[rows[i], cols[i]]), 5),
+                "query": pool.query_texts[rows[i]],
+                "document": data.doc_texts[pool.candidates[rows[i], cols[i]]],
+            }
+            for i in best
+        ]
+        self.suspects = sorted(self.suspects, key=lambda x: -x["probability"])[: self.n_suspects]
+        for name, values in (
+            ("positive", pool.positive_scores),
+            ("unlabeled", pool.scores[unlabeled]),
+            ("negative", mined.negative_scores[mined.negatives >= 0]),
+        ):
+            self.scores[name].append(values)
+            merged = np.concatenate(self.scores[name])
+            if len(merged) > self.plot_values:
+                merged = merged[np.sort(self.rng.choice(len(merged), self.plot_values, replace=False))]
+            self.scores[name] = [merged]
+
+    def result(
+        self,
+        header: dict[str, Any],
+        est: Any,
+        mining_fn: dict[str, Any],
+        num_negatives: int,
+        perc_pos: float | None,
+        max_fn_rate: float | None,
+    ) -> AuditResult:
+        """The :class:`AuditResult` of everything added; ``est`` gives the label frequency."""
+        rate, low, high = (self.top[:3] / self.top[3]) if self.top[3] else (0.0, 0.0, 0.0)
+        mined_rate = self.fn_sums / max(self.emitted, 1)
+        by_rank = [
+            {"rank": r + 1, "mean_probability": round(float(self.rank_sum[r] / c), 5), "pairs": int(c)}
+            for r, c in enumerate(self.rank_count)
+            if c
+        ]
+        summary = {
+            **header,
+            "queries": self.queries,
+            "estimator": est.estimator,
+            "depth": self.depth,
+            "top_k": self.top_k,
+            "estimated_fn_rate": round(float(rate), 5),
+            "ci_low": round(float(low), 5),
+            "ci_high": round(float(high), 5),
+            "expected_fn_per_query_top_k": round(float(self.top[0]) / max(self.queries, 1), 4),
+            "expected_missing_positives_in_pool": round(self.pool_sum, 2),
+            "labeled_positives": self.labeled,
+            "label_frequency": round(est.label_frequency, 4),
+            "label_frequency_ci": [round(v, 4) for v in est.label_frequency_ci],
+            "assumption": "SCAR given the score and its gap to the query's top score (see trueneg.audit.estimate)",
+            "mining": {
+                "num_negatives": num_negatives,
+                "perc_pos": None if max_fn_rate is not None else perc_pos,
+                **{k: v for k, v in mining_fn.items() if k != "estimator"},
+                "estimated_fn_rate": round(float(mined_rate[0]), 5),
+                "ci_low": round(float(mined_rate[1]), 5),
+                "ci_high": round(float(mined_rate[2]), 5),
+            },
+            "fn_probability_by_rank": by_rank,
+            "suspects": self.suspects,
+        }
+        scores = {name: np.concatenate(v) if v else np.zeros(0) for name, v in self.scores.items()}
+        return AuditResult(summary, scores["positive"], scores["unlabeled"], scores["negative"])
 
 
 def _figure_uri(fig: Any) -> str:

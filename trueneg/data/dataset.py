@@ -54,6 +54,7 @@ class RetrievalData:
     source: str = "<memory>"
     _doc_pos: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _query_pos: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _groups: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.doc_ids) != len(self.doc_texts):
@@ -80,6 +81,16 @@ class RetrievalData:
     def query_index(self, query_id: str) -> int:
         """Row of ``query_id`` in the queries."""
         return self._query_pos[query_id]
+
+    def duplicate_groups(self) -> np.ndarray:
+        """Per document, a group number shared by exactly the documents with the same normalized text.
+
+        Computed once per dataset (a pass over the corpus) and reused by every mining call on it.
+        """
+        if self._groups is None:
+            normalized = np.array([normalize_text(t) for t in self.doc_texts], dtype=object)
+            self._groups = np.unique(normalized, return_inverse=True)[1].astype(np.int64)
+        return self._groups
 
     def mined_query_ids(self) -> list[str]:
         """Ids of the queries that have at least one positive, in qrels order."""

@@ -4,9 +4,11 @@ from trueneg.mining.filters import anchor_scores, near_duplicates, topk_abs, top
 from trueneg.mining.mine import DROP_REASONS, RETRIEVERS, mine, mine_negatives
 from trueneg.mining.result import FORMATS, MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
+from trueneg.mining.stream import ENGINES, mine_to_file
 
 __all__ = [
     "DROP_REASONS",
+    "ENGINES",
     "FORMATS",
     "RETRIEVERS",
     "SAMPLING",
@@ -14,6 +16,7 @@ __all__ = [
     "anchor_scores",
     "mine",
     "mine_negatives",
+    "mine_to_file",
     "near_duplicates",
     "sample_negatives",
     "topk_abs",

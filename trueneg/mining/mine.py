@@ -19,7 +19,7 @@ import numpy as np
 
 from trueneg.candidates.encoders import BACKENDS
 from trueneg.candidates.pool import RETRIEVERS, CandidatePool, retrieve_candidates
-from trueneg.data.dataset import RetrievalData, normalize_text
+from trueneg.data.dataset import RetrievalData
 from trueneg.mining import filters
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
@@ -96,6 +96,7 @@ def mine_negatives(
     show_progress: bool = True,
     pool: CandidatePool | None = None,
     fn_estimate: Any = None,
+    fn_cutoff: float | None = None,
 ) -> MiningResult:
     """Mine hard negatives that are unlikely to be unlabeled positives.
 
@@ -133,6 +134,8 @@ def mine_negatives(
             must cover ``range_max``); its retriever settings then replace ``model``/``retriever``/prompts.
         fn_estimate: a :class:`~trueneg.audit.FalseNegativeEstimate` already computed on ``pool``, used
             instead of fitting one again.
+        fn_cutoff: with ``max_fn_rate``, use this probability cutoff instead of searching one on ``pool``
+            (the streamed path chooses it once on a sample of queries and applies it to every chunk).
 
     Returns:
         A :class:`~trueneg.mining.result.MiningResult`; ``result.to_rows("flagembedding")`` gives rows.
@@ -172,7 +175,7 @@ def mine_negatives(
     valid = cand >= 0
     drop = {reason: np.zeros(cand.shape, dtype=bool) for reason in DROP_REASONS}
     drop["labeled_positive"] = filters.member_of(cand, positives) & valid
-    groups = np.unique(np.array([normalize_text(t) for t in data.doc_texts], dtype=object), return_inverse=True)[1]
+    groups = data.duplicate_groups()
     cand_groups = np.where(valid, groups[np.maximum(cand, 0)], -1)
     pos_groups = np.where(positives >= 0, groups[np.maximum(positives, 0)], -1)
     drop["duplicate_of_positive"] = filters.member_of(cand_groups, pos_groups) & valid & ~drop["labeled_positive"]
@@ -238,19 +241,26 @@ def mine_negatives(
     # 5. Sampling, in hardness order: retrieval order, or teacher score order with a teacher.
     order = np.argsort(-np.where(alive, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
 
+    query_rows = np.array([data.query_index(q) for q in query_ids], dtype=np.int64)
+
     def select(mask: np.ndarray) -> np.ndarray:
-        """Chosen columns (original order) per query, -1 padded."""
+        """Chosen columns (original order) per query, -1 padded; random keys follow (query, document)."""
+        options = (num_negatives, sampling, simans_a, simans_b, seed, query_rows)
         if order is None:
-            return sample_negatives(mask, scores, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+            return sample_negatives(mask, scores, anchor, *options, items=np.maximum(cand, 0))
         mask_o, scores_o = np.take_along_axis(mask, order, axis=1), np.take_along_axis(scores, order, axis=1)
-        chosen_o = sample_negatives(mask_o, scores_o, anchor, num_negatives, sampling, simans_a, simans_b, seed)
+        cand_o = np.maximum(np.take_along_axis(cand, order, axis=1), 0)
+        chosen_o = sample_negatives(mask_o, scores_o, anchor, *options, items=cand_o)
         return np.where(chosen_o >= 0, np.take_along_axis(order, np.maximum(chosen_o, 0), axis=1), -1)
 
     fn_summary = None
     if estimate is not None:
         probability = np.where(exempt, 0.0, np.nan_to_num(estimate.probability, nan=1.0))
         if max_fn_rate is not None:
-            cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, max_fn_rate)
+            if fn_cutoff is None:
+                cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, max_fn_rate)
+            else:
+                cutoff, eligible = fn_cutoff, eligible & ((probability <= fn_cutoff) | exempt)
             drop["fn_probability"] = alive & ~counted & ~eligible
         chosen = select(eligible)
         picked = np.zeros(cand.shape, dtype=bool)

@@ -10,6 +10,11 @@ Combined with a rank window (``range_min``/``range_max`` in :func:`trueneg.mine`
 ``range_min > 0`` gives runner-up negatives. Sampling without replacement uses the Gumbel-top-k
 trick (plain uniform keys for ``"random"``), vectorized over all
 queries at once, with a partial sort: only the ``n`` best keys of a row are ordered.
+
+The random keys are a counter-based hash of ``(seed, query, candidate)`` rather than a draw from one
+generator over the whole matrix: a query gets the same negatives whether it is mined alone, in a
+chunk of a streamed run, on a Ray worker or with all queries at once, and a candidate keeps its key
+when an approximate index returns it at another rank.
 """
 
 from __future__ import annotations
@@ -17,6 +22,29 @@ from __future__ import annotations
 import numpy as np
 
 SAMPLING = ("top", "random", "simans")
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finalizer: a bijective avalanche of 64-bit integers (wrapping arithmetic)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def uniform_keys(seed: int, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Uniform numbers in (0, 1) that depend only on ``(seed, row, item)`` (broadcast together).
+
+    Example:
+        >>> a = uniform_keys(0, np.array([[3]]), np.array([[7, 8]]))
+        >>> bool((a == uniform_keys(0, np.array([[3]]), np.array([[7, 8]]))).all()), a.shape
+        (True, (1, 2))
+    """
+    with np.errstate(over="ignore"):
+        h = _mix(np.uint64(seed % 2**64) * _GOLDEN + np.uint64(1))
+        h = _mix(h ^ (np.asarray(rows).astype(np.uint64) * _GOLDEN))
+        h = _mix(h ^ (np.asarray(items).astype(np.uint64) * _GOLDEN + np.uint64(0x632BE59BD9B4E019)))
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
 
 
 def sample_negatives(
@@ -28,11 +56,15 @@ def sample_negatives(
     simans_a: float = 50.0,
     simans_b: float = -0.05,
     seed: int = 0,
+    rows: np.ndarray | None = None,
+    items: np.ndarray | None = None,
 ) -> np.ndarray:
     """Column positions of the chosen candidates, ``(Q, n)``, -1 where a query has too few.
 
     ``eligible`` and ``scores`` are ``(Q, K)`` with columns in hardness order (hardest first);
-    chosen columns are returned in that order.
+    chosen columns are returned in that order. ``rows`` (``(Q,)``, default ``0..Q-1``) and ``items``
+    (``(Q, K)``, default the column numbers) identify each query and candidate for the random keys;
+    pass global query numbers and document ids to make the draw independent of how queries are batched.
 
     Example:
         >>> import numpy as np
@@ -48,8 +80,9 @@ def sample_negatives(
     if strategy == "top":
         keys = np.broadcast_to(-np.arange(k, dtype=np.float64), (q, k)).copy()
     else:
-        rng = np.random.default_rng(seed)
-        uniform = rng.uniform(np.finfo(float).tiny, 1.0, size=(q, k))
+        rows = np.arange(q) if rows is None else np.asarray(rows)
+        items = np.broadcast_to(np.arange(k), (q, k)) if items is None else np.asarray(items)
+        uniform = uniform_keys(seed, rows[:, None], items)
         if strategy == "random":  # equal weights: any i.i.d. keys give a uniform random subset
             keys = uniform
         else:
