@@ -14,7 +14,8 @@ the rows), with its peak RSS. Same job everywhere: 10 negatives, top sampling, r
 TopK-PercPos 0.95 (sentence-transformers' relative_margin 0.05), no near-duplicate filter (the
 generated texts are ids). Arms per size:
 
-- ``trueneg auto``: ``--index auto --max-memory 4GiB`` (what a user gets), ``--runs`` times;
+- ``trueneg auto``: ``--index auto --max-memory 4GiB`` (what a user gets), ``--runs`` times (once
+  above 1M documents);
 - ``trueneg ivf``: ``--index ivf`` where auto chose otherwise (same index type across sizes, for the
   scaling ratio);
 - ``trueneg exact (sample)``: exact search over the first ``--sample`` queries (a ``sample`` qrels
@@ -23,6 +24,9 @@ generated texts are ids). Arms per size:
   (through its cache folder), at the sizes in ``--st``;
 - ``trueneg ray``: ``--engine ray`` on the local machine at the sizes in ``--ray``; its output file
   is compared byte for byte with the local run's.
+
+An arm that runs past ``ARM_TIMEOUT`` (30 minutes) or fails marks its size "not finished" in the
+table instead of ending the benchmark; ``--update`` re-runs some sizes and keeps the others.
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ with the driver's BLAS and OpenMP thread counts (``threadpoolctl``): BLAS rounds
 another thread count, which moves scores in the 7th digit. On a cluster of other CPUs the scores
 can still differ in the last written digit (and a candidate exactly on a filter threshold could flip).
 
+The audit runs the same way (:func:`trueneg.audit.audit_at_scale`, built on :func:`scaled_miner`).
+
 Memory: the index (flat vectors for exact/IVF-Flat/HNSW, ~``dim/8`` bytes per document for IVF-PQ),
 one query chunk, and the dataset itself (ids, texts and qrels stay in memory: about the size of
 the text files). One caveat on equality: the near-duplicate filter weights terms by IDF over the
