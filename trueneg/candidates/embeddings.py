@@ -41,6 +41,7 @@ from trueneg.io import atomic_path
 ID_COLUMNS = ("id", "_id", "doc_id", "query_id", "corpus_id")
 VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "emb")
 _NORM_TOLERANCE = 1e-4
+_GATHER_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,14 @@ class EmbeddingMatrix:
         """The rows named by ``rows`` (any order, repeats allowed), L2-normalized float32."""
         rows = np.asarray(rows, dtype=np.int64)
         unique, inverse = np.unique(rows, return_inverse=True)  # sorted reads touch each page once
-        return _normalized(np.array(self._map()[unique], dtype=np.float32))[inverse.reshape(rows.shape)]
+        out = np.empty((len(unique), self.dim), dtype=np.float32)
+        # a fresh mapping per block of rows: every page fault also maps the cached pages around it
+        # (measured: 82k scattered rows of 1M held 1.4 GB of file pages in one mapping), and the
+        # pages leave this process's RSS only when their mapping goes
+        for start in range(0, len(unique), _GATHER_ROWS):
+            block = unique[start : start + _GATHER_ROWS]
+            out[start : start + len(block)] = self._map()[block]
+        return _normalized(out)[inverse.reshape(rows.shape)]
 
     def chunks(self, rows: int) -> Iterator[tuple[int, np.ndarray]]:
         """``(start, vectors)`` over the whole matrix, ``rows`` rows at a time."""
