@@ -85,10 +85,10 @@ def _population(pool: CandidatePool) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _posteriors(
-    pool: CandidatePool, g: np.ndarray, c: float, ci: tuple[float, float], estimator: str
+    masks: tuple[np.ndarray, np.ndarray, np.ndarray], g: np.ndarray, c: float, ci: tuple[float, float], estimator: str
 ) -> FalseNegativeEstimate:
-    """Turn ``g`` over the pool's population into per-candidate probabilities at ``c`` and its interval."""
-    labeled, judged, population = _population(pool)
+    """Probabilities from ``g`` over the population (``masks``: :func:`_population`) at ``c`` and its interval."""
+    labeled, judged, population = masks
     s = labeled[population]
     out = []
     for value in (c, ci[1], ci[0]):  # a higher label frequency means fewer missing positives
@@ -99,15 +99,17 @@ def _posteriors(
     return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, ci, estimator)
 
 
-def _fit_parts(pool: CandidatePool, estimator: str, n_bootstrap: int, seed: int) -> tuple[np.ndarray, np.ndarray, Any]:
+def _fit_parts(pool: CandidatePool, estimator: str, n_bootstrap: int, seed: int) -> tuple[Any, ...]:
+    """Masks, features and labels of the population, and the fitted label-frequency estimator."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
-    labeled, _, population = _population(pool)
+    masks = _population(pool)
+    labeled, _, population = masks
     if labeled.sum() < 2:
         raise ValueError("fewer than 2 labeled positives among the retrieved candidates; cannot estimate")
     X, s = pool_features(pool)[population], labeled[population]
     kwargs = {"n_bootstrap": n_bootstrap if estimator != "km2" else min(n_bootstrap, 20), "random_state": seed}
-    return X, s, ESTIMATORS[estimator](**kwargs).fit(X, s)
+    return masks, X, s, ESTIMATORS[estimator](**kwargs).fit(X, s)
 
 
 def estimate_false_negatives(
@@ -122,9 +124,9 @@ def estimate_false_negatives(
         >>> est = estimate_false_negatives(pool)  # doctest: +SKIP
         >>> est.rate(~est.labeled & (pool.candidates >= 0))  # doctest: +SKIP
     """
-    X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
+    masks, X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
     g = oof_scores(LogisticRegression(max_iter=1000), X, s, folds=5, seed=seed)
-    return _posteriors(pool, g, fitted.label_frequency_, tuple(fitted.label_frequency_ci_), estimator)
+    return _posteriors(masks, g, fitted.label_frequency_, tuple(fitted.label_frequency_ci_), estimator)
 
 
 @dataclass
@@ -138,9 +140,9 @@ class FalseNegativeModel:
 
     def predict(self, pool: CandidatePool) -> FalseNegativeEstimate:
         """Per-candidate probabilities on ``pool`` (e.g. one chunk of a streamed run)."""
-        _, _, population = _population(pool)
-        g = self.classifier.predict_proba(pool_features(pool)[population])[:, 1]
-        return _posteriors(pool, g, self.label_frequency, self.label_frequency_ci, self.estimator)
+        masks = _population(pool)
+        g = self.classifier.predict_proba(pool_features(pool)[masks[2]])[:, 1]
+        return _posteriors(masks, g, self.label_frequency, self.label_frequency_ci, self.estimator)
 
 
 def fit_false_negative_model(
@@ -156,6 +158,6 @@ def fit_false_negative_model(
         >>> model = fit_false_negative_model(sample_pool)  # doctest: +SKIP
         >>> model.predict(chunk_pool).probability.shape  # doctest: +SKIP
     """
-    X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
+    _, X, s, fitted = _fit_parts(pool, estimator, n_bootstrap, seed)
     classifier = LogisticRegression(max_iter=1000).fit(X, s)
     return FalseNegativeModel(classifier, fitted.label_frequency_, tuple(fitted.label_frequency_ci_), estimator)

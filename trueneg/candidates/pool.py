@@ -54,6 +54,20 @@ def group_by_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: in
     return out
 
 
+def judged_sets(data: RetrievalData, query_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Labeled positives and judged negatives of ``query_ids`` as two -1-padded ``(n_queries, width)`` matrices."""
+    judged = data.judgments(query_ids)
+    is_pos = judged.grade > 0
+    positives = group_by_query(judged.query_index[is_pos], judged.doc_index[is_pos], len(query_ids))
+    negatives = group_by_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], len(query_ids))
+    return positives, negatives
+
+
+def positive_pairs(positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query row, positive doc) pair of a padded positives matrix, query-major."""
+    return np.nonzero(positives >= 0)[0], positives[positives >= 0]
+
+
 def retrieve_candidates(
     data: RetrievalData,
     model: Any = None,
@@ -79,12 +93,9 @@ def retrieve_candidates(
     query_ids = data.mined_query_ids()
     if not query_ids:
         raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
-    judged = data.judgments(query_ids)
     query_texts = [data.query_texts[data.query_index(q)] for q in query_ids]
     n_q = len(query_ids)
-    is_pos = judged.grade > 0
-    positives = group_by_query(judged.query_index[is_pos], judged.doc_index[is_pos], n_q)
-    judged_negatives = group_by_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], n_q)
+    positives, judged_negatives = judged_sets(data, query_ids)
     width = min(depth + int((positives >= 0).sum(axis=1).max()), len(data.doc_texts))
 
     encoder = q_vec = d_vec = bm25 = None
@@ -113,7 +124,7 @@ def retrieve_candidates(
         flat = pair_scores(q_vec, d_vec, np.repeat(np.arange(n_q), cand.shape[1]), np.maximum(cand, 0).ravel())
         scores = np.where(cand >= 0, flat.reshape(cand.shape), -np.inf)
 
-    pos_q, pos_d = np.nonzero(positives >= 0)[0], positives[positives >= 0]
+    pos_q, pos_d = positive_pairs(positives)
     if retriever == "sparse":
         pos_scores = bm25.pair_scores(query_texts, pos_q, pos_d)
     else:

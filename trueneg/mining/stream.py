@@ -49,9 +49,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
 from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tune_index
-from trueneg.candidates.pool import CandidatePool, group_by_query
+from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.io import RowWriter
 from trueneg.mining.mine import DROP_REASONS, _stats, mine_negatives
@@ -108,12 +109,9 @@ class ChunkMiner:
         # thread, and Ray runs actor calls on another thread than the constructor): same rounding
         with threadpool_limits(limits=self.threads):
             scores, cand = self.index.search(q_vec, self.width)
-        judged = self.data.judgments(ids)
-        is_pos = judged.grade > 0
-        positives = group_by_query(judged.query_index[is_pos], judged.doc_index[is_pos], len(ids))
-        negatives = group_by_query(judged.query_index[~is_pos], judged.doc_index[~is_pos], len(ids))
-        pos_q, pos_d = np.nonzero(positives >= 0)[0], positives[positives >= 0]
-        pos_scores = np.einsum("ij,ij->i", q_vec[pos_q], self.corpus.take(pos_d)).astype(np.float32)
+        positives, negatives = judged_sets(self.data, ids)
+        pos_q, pos_d = positive_pairs(positives)
+        pos_scores = pair_scores(q_vec, self.corpus.take(pos_d), pos_q, np.arange(len(pos_d)))
         texts = [self.data.query_texts[self.data.query_index(q)] for q in ids]
         return CandidatePool(ids, texts, cand, scores, positives, negatives, pos_q, pos_d, pos_scores)
 
