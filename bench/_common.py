@@ -95,3 +95,29 @@ def save(name: str, payload: dict[str, Any], table: str) -> None:
 
 def now() -> float:
     return time.perf_counter()
+
+
+def st_negatives(model: Any, data: Any, cache: str) -> list[tuple[str, str]]:
+    """(query text, negative text) pairs from sentence-transformers' miner, relative margin 0.05."""
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    pairs = {"query": [], "positive": []}
+    for q, docs in data.qrels.items():
+        for d, g in docs.items():
+            if g > 0:
+                pairs["query"].append(data.query_texts[data.query_index(q)])
+                pairs["positive"].append(data.doc_texts[data.doc_index(d)])
+    mined = mine_hard_negatives(
+        Dataset.from_dict(pairs),
+        model,
+        corpus=list(data.doc_texts),
+        num_negatives=10,
+        relative_margin=0.05,
+        sampling_strategy="top",
+        use_faiss=True,
+        output_format="triplet",
+        cache_folder=cache,
+        verbose=False,
+    )
+    return list({(row["query"], row["negative"]) for row in mined})

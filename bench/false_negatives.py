@@ -1,6 +1,6 @@
 """Hidden-positives protocol: how well trueneg finds and avoids false negatives it cannot see.
 
-    python bench/false_negatives.py [--seeds 0 1 2] [--fractions 0.1 0.3 0.5]
+    python bench/false_negatives.py [--seeds 0 1 2] [--fractions 0.1 0.3 0.5] [--modes scar sar]
 
 On SciFact train, a fraction of the labeled (query, positive) pairs is hidden, at random (SCAR) or
 preferring positives the model ranks low (SAR: probability proportional to the positive's rank),
@@ -11,7 +11,9 @@ positives we measure:
   cosine (all-MiniLM-L6-v2, the only model available offline, so it is also the "teacher") of the
   emitted negatives, for naive top-k; sentence-transformers ``mine_hard_negatives`` with
   relative_margin 0.05 (the real function); and trueneg ``max_fn_rate`` at several targets;
-- precision@k and average precision of the audit's suspected missing positives;
+- precision@k and average precision of the audit's suspected missing positives (multi-signal
+  detector), beside the AP of the score-only detector and of two naive rankings (each query's
+  candidates by rank; max cosine to the query's labeled positives);
 - absolute error of the estimated false-negative rate: of the negatives trueneg emits with
   PercPos 0.95, and of the audit's top-10 rate, vs the share of hidden positives among them.
 
@@ -28,17 +30,22 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED, save
+from _common import SHARED, save, st_negatives
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from trueneg.audit import estimate_false_negatives  # noqa: E402
 from trueneg.candidates import SentenceTransformerEncoder, default_cache_dir, resolve_model  # noqa: E402
 from trueneg.candidates.pool import retrieve_candidates  # noqa: E402
 from trueneg.data import RetrievalData, load_beir  # noqa: E402
 from trueneg.mining import mine_negatives  # noqa: E402
+from trueneg.pu import estimate_false_negatives  # noqa: E402
 
 TARGETS = (0.0025, 0.005, 0.01, 0.02)
+
+
+def average_precision(hits: np.ndarray) -> float:
+    """Average precision of a ranking given its hits in rank order."""
+    return float((np.cumsum(hits) / np.arange(1, len(hits) + 1))[hits].mean()) if hits.any() else 0.0
 
 
 def hide(data: RetrievalData, fraction: float, mode: str, seed: int, ranks: dict) -> set[tuple[str, str]]:
@@ -63,36 +70,11 @@ def without(data: RetrievalData, hidden: set[tuple[str, str]]) -> RetrievalData:
     )
 
 
-def run_st(model, data: RetrievalData, cache: str) -> list[tuple[str, str]]:
-    """(query text, negative text) pairs from sentence-transformers' miner, relative margin 0.05."""
-    from datasets import Dataset
-    from sentence_transformers.util import mine_hard_negatives
-
-    pairs = {"query": [], "positive": []}
-    for q, docs in data.qrels.items():
-        for d, g in docs.items():
-            if g > 0:
-                pairs["query"].append(data.query_texts[data.query_index(q)])
-                pairs["positive"].append(data.doc_texts[data.doc_index(d)])
-    mined = mine_hard_negatives(
-        Dataset.from_dict(pairs),
-        model,
-        corpus=list(data.doc_texts),
-        num_negatives=10,
-        relative_margin=0.05,
-        sampling_strategy="top",
-        use_faiss=True,
-        output_format="triplet",
-        cache_folder=cache,
-        verbose=False,
-    )
-    return list({(row["query"], row["negative"]) for row in mined})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.3, 0.5])
+    parser.add_argument("--modes", nargs="+", default=["scar", "sar"], choices=["scar", "sar"])
     parser.add_argument("--data", type=Path, default=SHARED / "scifact")
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
@@ -129,7 +111,7 @@ def main() -> None:
         ]
 
     records = []
-    for mode in ("scar", "sar"):
+    for mode in args.modes:
         for fraction in args.fractions:
             for seed in args.seeds:
                 hidden = hide(data, fraction, mode, seed, ranks)
@@ -139,11 +121,12 @@ def main() -> None:
                 visible = without(data, hidden)
                 pool = retrieve_candidates(visible, depth=100, cache_dir=cache, show_progress=False)
                 arms = {}
-                est = estimate_false_negatives(pool, seed=seed)
+                est = estimate_false_negatives(pool, visible, seed=seed)
+                score_est = estimate_false_negatives(pool, visible, detector="score", seed=seed)
                 naive = mine_negatives(visible, perc_pos=None, near_duplicate=None, pool=pool, show_progress=False)
                 arms["naive top-k"] = score_pairs(result_pairs(naive), hidden_text)
                 arms["sentence-transformers margin 0.05"] = score_pairs(
-                    run_st(st_model, visible, st_cache), hidden_text
+                    st_negatives(st_model, visible, st_cache), hidden_text
                 )
                 perc = mine_negatives(
                     visible, perc_pos=0.95, estimate_fn=True, pool=pool, fn_estimate=est, seed=seed, show_progress=False
@@ -167,10 +150,19 @@ def main() -> None:
                 truth = np.array(
                     [(pool.query_ids[r], data.doc_ids[pool.candidates[r, c]]) in hidden for r, c in zip(rows, cols)]
                 )
-                order = np.argsort(-est.probability[rows, cols], kind="stable")
-                hits = truth[order]
-                ap = float((np.cumsum(hits) / np.arange(1, len(hits) + 1))[hits].mean()) if hits.any() else 0.0
+                hits = truth[est.order(rows, cols)]
+                ap = average_precision(hits)
                 rank = np.cumsum(valid & ~est.labeled, axis=1) - 1
+                vec = pool.doc_vectors
+                pos = pool.positives[rows]
+                sims = np.einsum("kd,kpd->kp", vec[pool.candidates[rows, cols]], vec[np.maximum(pos, 0)])
+                max_cos = np.where(pos >= 0, sims, -np.inf).max(axis=1)
+                naive_rank = -rank[rows, cols] + 1e-3 * pool.scores[rows, cols]
+                other_ap = {
+                    "ap_score_detector": average_precision(truth[score_est.order(rows, cols)]),
+                    "ap_naive_rank": average_precision(truth[np.argsort(-naive_rank, kind="stable")]),
+                    "ap_naive_max_cosine": average_precision(truth[np.argsort(-max_cos, kind="stable")]),
+                }
                 top10 = unlabeled & (rank < 10)
                 top10_truth = np.mean(
                     [
@@ -192,6 +184,7 @@ def main() -> None:
                             "p@50": float(hits[:50].mean()),
                             "p@100": float(hits[:100].mean()),
                             "ap": ap,
+                            **other_ap,
                         },
                         "fn_rate": {
                             "emitted_estimate": estimated_perc,
@@ -219,12 +212,12 @@ def main() -> None:
 
     lines = ["| setting | arm | contamination | hardness | negatives |", "|---|---|---|---|---|"]
     quality = [
-        "| setting | suspects P@10 | P@50 | P@100 | AP | est. FN rate emitted (truth) | abs err | "
-        "est. top-10 rate (truth) | abs err |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| setting | suspects P@10 | P@50 | P@100 | AP | AP score-only | AP naive rank | AP naive max-cos | "
+        "est. FN rate emitted (truth) | abs err | est. top-10 rate (truth) | abs err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
-    for mode in ("scar", "sar"):
+    for mode in args.modes:
         for fraction in args.fractions:
             group = [r for r in records if r["mode"] == mode and r["fraction"] == fraction]
             setting = f"{mode.upper()} {int(fraction * 100)}% hidden"
@@ -240,10 +233,12 @@ def main() -> None:
                     f"| {setting} | {name} | {agg[name]['contamination']:.4f} | "
                     f"{agg[name]['hardness']:.4f} | {agg[name]['negatives']:.0f} |"
                 )
-            s = {k: med([r["suspects"][k] for r in group]) for k in ("p@10", "p@50", "p@100", "ap")}
+            keys = ("p@10", "p@50", "p@100", "ap", "ap_score_detector", "ap_naive_rank", "ap_naive_max_cosine")
+            s = {k: med([r["suspects"][k] for r in group]) for k in keys}
             f = {k: med([r["fn_rate"][k] for r in group]) for k in group[0]["fn_rate"]}
             quality.append(
                 f"| {setting} | {s['p@10']:.2f} | {s['p@50']:.2f} | {s['p@100']:.2f} | {s['ap']:.3f} | "
+                f"{s['ap_score_detector']:.3f} | {s['ap_naive_rank']:.3f} | {s['ap_naive_max_cosine']:.3f} | "
                 f"{f['emitted_estimate']:.4f} ({f['emitted_truth']:.4f}) | {f['emitted_abs_error']:.4f} | "
                 f"{f['top10_estimate']:.4f} ({f['top10_truth']:.4f}) | {f['top10_abs_error']:.4f} |"
             )

@@ -50,7 +50,7 @@ def _hidden_positive_data(seed: int = 0, n_topics: int = 12, queries_per_topic: 
 def test_hidden_positives_get_high_probability() -> None:
     data, hidden = _hidden_positive_data()
     pool = retrieve_candidates(data, HashEncoder(), depth=30, show_progress=False)
-    est = estimate_false_negatives(pool, "tice", n_bootstrap=50)
+    est = estimate_false_negatives(pool, data, n_bootstrap=50)
     is_hidden = np.array(
         [
             [(q, data.doc_ids[d]) in hidden if d >= 0 else False for d in row]

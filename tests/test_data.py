@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trueneg.data import DataError, from_hf_dataset, load_beir, load_pairs
+from trueneg.data import DataError, DataWarning, from_hf_dataset, load_beir, load_pairs
 
 from .conftest import write_beir
 
@@ -52,6 +52,46 @@ def _corrupt(folder: Path, name: str, line: int, content: bytes) -> None:
 )
 def test_beir_errors_name_file_line_field(tiny_beir: Path, name: str, line: int, content: bytes, expected: str) -> None:
     _corrupt(tiny_beir, name, line, content)
+    with pytest.raises(DataError, match=expected):
+        load_beir(tiny_beir, "train", strict=True)
+
+
+def test_empty_documents_are_skipped_with_a_warning_and_counted(tiny_beir: Path) -> None:
+    _corrupt(tiny_beir, "corpus.jsonl", 4, b'{"_id": "d4", "title": " ", "text": "  "}\n')
+    with open(tiny_beir / "qrels" / "train.tsv", "a") as f:
+        f.write("q1\td4\t0\n")
+    with pytest.warns(DataWarning, match=r"skipped 1 document\(s\) with empty text \('d4'\)"):
+        data = load_beir(tiny_beir, "train")
+    assert "d4" not in data.doc_ids and "d4" not in data.qrels["q1"]
+    assert data.skipped == {"empty_documents": 1, "empty_queries": 0, "judgments_of_empty_texts": 1}
+    with pytest.raises(DataError, match=r"corpus\.jsonl:4: field 'text': empty document text for id 'd4'"):
+        load_beir(tiny_beir, "train", strict=True)
+
+
+@pytest.mark.parametrize(
+    ("lines", "check"),
+    [
+        ("q1\td1\t0.5\n", lambda d: d.qrels["q1"]["d1"] == 0.5 and d.judgments(["q1"]).grade.tolist() == [0.5]),
+        ("query-id\tcorpus-id\tscore\nq1\td1\t1\n", lambda d: d.qrels == {"q1": {"d1": 1}}),
+        ("q1\td1\t1\nq2\td2\t2\n", lambda d: d.qrels == {"q1": {"d1": 1}, "q2": {"d2": 2}}),  # no header
+    ],
+)
+def test_qrels_grades_and_headers(tiny_beir: Path, lines: str, check) -> None:
+    (tiny_beir / "qrels" / "train.tsv").write_text(lines)
+    assert check(load_beir(tiny_beir, "train"))
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ("q1\td1\t1\nq1\td1\t0\n", r"train\.tsv:2: query 'q1' and document 'd1' are judged again \(first on line 1\)"),
+        ("q1\td1\tinf\n", r"train\.tsv:1: field 'score': not a finite number: 'inf'"),
+        ("q1\td1\tnan\n", r"train\.tsv:1: field 'score': not a finite number"),
+        ("q1\td1\t-1\n", r"train\.tsv:1: field 'score': negative grade"),
+    ],
+)
+def test_qrels_refuses_duplicates_and_non_finite_grades(tiny_beir: Path, lines: str, expected: str) -> None:
+    (tiny_beir / "qrels" / "train.tsv").write_text(lines)
     with pytest.raises(DataError, match=expected):
         load_beir(tiny_beir, "train")
 

@@ -63,3 +63,19 @@ def test_deterministic_given_seed() -> None:
     X, s, _ = _pu_data(0.5, 0.4, n=1000)
     a, b = TIcE(random_state=3).fit(X, s), TIcE(random_state=3).fit(X, s)
     assert a.label_frequency_ == b.label_frequency_ and a.label_frequency_ci_ == b.label_frequency_ci_
+
+
+def test_roc_tail_recovers_label_frequency_where_the_top_is_not_pure() -> None:
+    """Positives and negatives overlap everywhere but at the top: TIcE's bound stays low, ROCTail does not."""
+    from trueneg.pu import ROCTail, TIcE
+
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(1.5, 1, (800, 1)), rng.normal(-0.5, 1, (3000, 1))]
+    y = np.r_[np.ones(800), np.zeros(3000)]
+    for c in (0.25, 0.6):
+        s = (y == 1) & (rng.random(len(y)) < c)
+        roc = ROCTail(n_bootstrap=20).fit(X, s)
+        assert abs(roc.label_frequency_ - c) < 0.08
+        low, high = roc.label_frequency_ci_
+        assert low <= roc.label_frequency_ <= high
+        assert abs(roc.label_frequency_ - c) < abs(TIcE(n_bootstrap=0).fit(X, s).label_frequency_ - c) + 0.02

@@ -8,7 +8,7 @@ Example:
     >>> rows = trueneg.mine("../shared/data/scifact", split="train", num_negatives=10)  # doctest: +SKIP
 """
 
-from trueneg.data import DataError, RetrievalData, from_hf_dataset, load_beir, load_data, load_pairs
+from trueneg.data import DataError, RetrievalData, from_hf_dataset, load_beir, load_data, load_pairs, sparse_labels
 from trueneg.mining import MiningResult, mine, mine_negatives, mine_to_file
 
 __version__ = "0.1.0"
@@ -24,4 +24,5 @@ __all__ = [
     "mine",
     "mine_negatives",
     "mine_to_file",
+    "sparse_labels",
 ]

@@ -90,6 +90,7 @@ def _run_mine(
     as_json: bool,
     options: dict[str, Any],
     scale: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     from trueneg.data import DataError, load_data
     from trueneg.io import check_rows_suffix, write_rows
@@ -102,7 +103,7 @@ def _run_mine(
         if scale is not None and (options["retriever"] != "dense" or options["teacher"] is not None):
             raise ValueError("the scale options (embeddings files, --index, --max-memory, --engine) need "
                              "--retriever dense and no --teacher")  # fmt: skip
-        data = load_data(data_path, split=split, corpus=corpus)
+        data = load_data(data_path, split=split, corpus=corpus, strict=strict)
         if scale is None:
             result = mine_negatives(data, **options)
             write_rows(output, result.to_rows(fmt))
@@ -130,6 +131,9 @@ def mine(
         "flagembedding", "--format", "-f", help="flagembedding, triplet, n-tuple or labeled-list."
     ),
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
+    ),
     corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
     model: str | None = typer.Option(
         None, help="sentence-transformers model name or path [default: offline all-MiniLM-L6-v2]."
@@ -163,7 +167,12 @@ def mine(
         "this false-negative rate (replaces --perc-pos).",
     ),
     fn_estimator: str = typer.Option(
-        "tice", help="Label-frequency estimator for --max-fn-rate: tice, elkan-noto, km2."
+        "roc", help="Label-frequency estimator for --max-fn-rate: roc, tice, elkan-noto, km2."
+    ),
+    detector: str = typer.Option(
+        "multi",
+        help="False-negative detector for --max-fn-rate: multi (score, similarity to the other positives, BM25, "
+        "other queries' labels) or score (score only).",
     ),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
@@ -216,6 +225,7 @@ def mine(
         teacher_type=teacher_type,
         max_fn_rate=max_fn_rate,
         fn_estimator=fn_estimator,
+        fn_detector=detector,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
         seed=seed,
@@ -234,7 +244,7 @@ def mine(
             engine=engine or "local",
             ray_workers=ray_workers,
         )
-    _run_mine(data, output, format, split, corpus, as_json, options, scale)
+    _run_mine(data, output, format, split, corpus, as_json, options, scale, strict)
 
 
 @app.command()
@@ -242,13 +252,19 @@ def audit(
     data: Path = typer.Argument(..., help="BEIR folder, or a pair file (.jsonl/.csv/.parquet) of query + positive(s)."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for report.html and audit.json."),
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
+    ),
     corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
     model: str | None = typer.Option(None, help="sentence-transformers model [default: offline all-MiniLM-L6-v2]."),
     backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
     retriever: str = typer.Option("dense", help="dense, sparse (BM25) or hybrid."),
     depth: int = typer.Option(100, help="Candidates per query that the estimate covers."),
     top_k: int = typer.Option(10, help="The dataset rate covers each query's top-k unlabeled candidates."),
-    estimator: str = typer.Option("tice", help="Label-frequency estimator: tice, elkan-noto or km2."),
+    estimator: str = typer.Option("roc", help="Label-frequency estimator: roc, tice, elkan-noto or km2."),
+    detector: str = typer.Option(
+        "multi", help="multi (score, similarity to the other positives, BM25, other queries' labels) or score."
+    ),
     suspects: int = typer.Option(100, help="How many likely missing positives to list."),
     num_negatives: int = typer.Option(10, "--num-negatives", "-n", help="Mining configuration to assess: negatives."),
     perc_pos: float = typer.Option(0.95, help="Mining configuration to assess: TopK-PercPos."),
@@ -277,6 +293,7 @@ def audit(
         depth=depth,
         top_k=top_k,
         estimator=estimator,
+        detector=detector,
         n_suspects=suspects,
         num_negatives=num_negatives,
         perc_pos=perc_pos,
@@ -288,7 +305,7 @@ def audit(
     )
     scale = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
     try:
-        loaded = load_data(data, split=split, corpus=corpus)
+        loaded = load_data(data, split=split, corpus=corpus, strict=strict)
         if not scale:
             result = run_audit(loaded, model, retriever=retriever, **common)
         elif retriever != "dense":
@@ -454,6 +471,9 @@ def evaluate_model(
     model: str = typer.Argument(..., help="Model path or name; 'default' = the offline all-MiniLM-L6-v2."),
     data: Path = typer.Argument(..., help="BEIR folder."),
     split: str = typer.Option("test", help="qrels split to score."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
+    ),
     backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
     depth: int = typer.Option(100, help="Documents retrieved per query."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
@@ -469,7 +489,7 @@ def evaluate_model(
     from trueneg.evaluation import evaluate
 
     try:
-        loaded = load_beir(data, split)
+        loaded = load_beir(data, split, strict=strict)
         result = evaluate(
             loaded,
             None if model in ("default", "") else model,

@@ -1,26 +1,18 @@
-"""Step 5 of the pipeline: estimate the false negatives in a dataset and report them."""
+"""Step 5 of the pipeline: report the false negatives of a dataset (the detector itself lives in :mod:`trueneg.pu`)."""
 
-from trueneg.audit.estimate import (
-    ESTIMATORS,
-    FalseNegativeEstimate,
-    FalseNegativeModel,
-    estimate_false_negatives,
-    fit_false_negative_model,
-    pool_features,
-)
 from trueneg.audit.report import AuditResult, AuditTally, audit, render_html
 from trueneg.audit.scale import audit_at_scale
+from trueneg.pu import ESTIMATORS, FalseNegativeDetector, FalseNegativeEstimate, estimate_false_negatives, fit_detector
 
 __all__ = [
     "ESTIMATORS",
     "AuditResult",
     "AuditTally",
     "FalseNegativeEstimate",
-    "FalseNegativeModel",
+    "FalseNegativeDetector",
     "audit",
     "audit_at_scale",
     "estimate_false_negatives",
-    "fit_false_negative_model",
-    "pool_features",
+    "fit_detector",
     "render_html",
 ]

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.audit.estimate import estimate_false_negatives
-from trueneg.candidates.pool import retrieve_candidates
+from trueneg.candidates.pool import member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import write_json
-from trueneg.mining.filters import member_of
+from trueneg.pu import estimate_false_negatives
 
 
 @dataclass
@@ -57,7 +56,8 @@ def audit(
     *,
     depth: int = 100,
     top_k: int = 10,
-    estimator: str = "tice",
+    estimator: str = "roc",
+    detector: str = "multi",
     n_suspects: int = 100,
     num_negatives: int = 10,
     perc_pos: float | None = 0.95,
@@ -75,7 +75,9 @@ def audit(
         top_k: the dataset false-negative rate is the expected share of missing positives among
             each query's ``top_k`` highest-ranked unlabeled candidates, i.e. what naive top-k
             mining would emit.
-        estimator: label-frequency estimator: ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+        estimator: label-frequency estimator: ``"roc"`` (default), ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+        detector: ``"multi"`` (default; every signal of :mod:`trueneg.pu.evidence`) or ``"score"``
+            (the score-only model), or a configured :class:`~trueneg.pu.FalseNegativeDetector`.
         n_suspects: how many likely missing positives to list.
         num_negatives / perc_pos / max_fn_rate: the mining configuration whose emitted negatives'
             false-negative rate is also estimated (``summary["mining"]``).
@@ -89,7 +91,7 @@ def audit(
     pool = retrieve_candidates(
         data, model, depth=depth, retriever=retriever, backend=backend, cache_dir=cache_dir, show_progress=show_progress
     )
-    est = estimate_false_negatives(pool, estimator, seed=seed)
+    est = estimate_false_negatives(pool, data, detector=detector, estimator=estimator, seed=seed)
     mined = mine_negatives(
         data,
         num_negatives=num_negatives,
@@ -106,6 +108,7 @@ def audit(
     tally.add(data, pool, est, mined)
     summary = {
         "source": data.source,
+        "skipped": data.skipped or None,
         "retriever": retriever,
         "model": str(model or "sentence-transformers/all-MiniLM-L6-v2") if retriever != "sparse" else None,
     }
@@ -153,12 +156,14 @@ class AuditTally:
         self.fn_sums += n * np.array([fn["estimated_fn_rate"], fn["ci_low"], fn["ci_high"]])
         rows, cols = np.nonzero(unlabeled)
         probs = est.probability[rows, cols]
-        best = np.argsort(-probs, kind="stable")[: self.n_suspects]
+        best = est.order(rows, cols)[: self.n_suspects]
+        g = est.labeled_probability
         self.suspects += [
             {
                 "query_id": pool.query_ids[rows[i]],
                 "doc_id": data.doc_ids[pool.candidates[rows[i], cols[i]]],
                 "probability": round(float(probs[i]), 5),
+                "labeled_probability": round(float(g[rows[i], cols[i]]), 6),
                 "rank": int(rank[rows[i], cols[i]]) + 1,
                 "score": round(float(pool.scores[rows[i], cols[i]]), 5),
                 "query": pool.query_texts[rows[i]],
@@ -166,7 +171,8 @@ class AuditTally:
             }
             for i in best
         ]
-        self.suspects = sorted(self.suspects, key=lambda x: -x["probability"])[: self.n_suspects]
+        self.suspects = sorted(self.suspects, key=lambda x: (-x["probability"], -x["labeled_probability"]))
+        self.suspects = self.suspects[: self.n_suspects]
         for name, values in (
             ("positive", pool.positive_scores),
             ("unlabeled", pool.scores[unlabeled]),
@@ -209,7 +215,8 @@ class AuditTally:
             "labeled_positives": self.labeled,
             "label_frequency": round(est.label_frequency, 4),
             "label_frequency_ci": [round(v, 4) for v in est.label_frequency_ci],
-            "assumption": "SCAR given the score and its gap to the query's top score (see trueneg.audit.estimate)",
+            "detector": est.details,
+            "assumption": "SCAR given the detector's signals (see trueneg.pu.detector)",
             "mining": {
                 "num_negatives": num_negatives,
                 "perc_pos": None if max_fn_rate is not None else perc_pos,

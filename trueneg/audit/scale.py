@@ -2,7 +2,7 @@
 
 Same report as :func:`trueneg.audit.audit` (``report.html`` + ``audit.json``), computed in bounded
 memory: the false-negative model (``g`` and the label frequency) is fit once on ``fn_sample``
-queries (:func:`~trueneg.audit.fit_false_negative_model`), then every chunk of queries is
+queries (:func:`~trueneg.pu.fit_detector`), then every chunk of queries is
 retrieved through the index, scored by that fixed model and added to an
 :class:`~trueneg.audit.report.AuditTally`. The dataset rate, the pooling-bias curve and the suspects
 therefore cover all queries, not just the sample. Unlike the in-memory audit, ``g`` is not fit
@@ -33,7 +33,8 @@ def audit_at_scale(
     fn_sample: int = 2000,
     depth: int = 100,
     top_k: int = 10,
-    estimator: str = "tice",
+    estimator: str = "roc",
+    detector: str = "multi",
     n_suspects: int = 100,
     num_negatives: int = 10,
     perc_pos: float | None = 0.95,
@@ -56,7 +57,7 @@ def audit_at_scale(
 
     options = dict(
         num_negatives=num_negatives, perc_pos=perc_pos, max_fn_rate=max_fn_rate, estimate_fn=True,
-        fn_estimator=estimator, seed=seed,
+        fn_estimator=estimator, fn_detector=detector, seed=seed,
     )  # fmt: skip
     with scaled_miner(
         data, model, depth=max(depth, 10 * num_negatives), format="flagembedding", options=options,
@@ -68,11 +69,11 @@ def audit_at_scale(
         fn_summary = None
         for start, stop in tqdm(info["bounds"], desc="Auditing chunks", disable=not show_progress):
             pool = miner.pool(start, stop)
-            est = miner.fn_model.predict(pool)
+            est = miner.fn_model.predict(pool, miner.fn_model.evidence_)
             mined = mine_negatives(
                 data, pool=pool, fn_estimate=est, fn_cutoff=miner.fn_cutoff, show_progress=False, **options
             )
             tally.add(data, pool, est, mined)
             fn_summary = fn_summary or mined.summary["false_negatives"]
     header = {"source": data.source, "retriever": "dense", **info["describe"], "fit_on_queries": info["fit_on"]}
-    return tally.result(header, miner.fn_model, fn_summary, num_negatives, perc_pos, max_fn_rate)
+    return tally.result(header, est, fn_summary, num_negatives, perc_pos, max_fn_rate)

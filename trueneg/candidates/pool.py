@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,9 @@ class CandidatePool:
     ``candidates``/``scores`` are ``(n_queries, width)`` in retrieval order (-1 / -inf padding);
     ``positives`` and ``judged_negatives`` are padded with -1; ``positive_query``,
     ``positive_doc`` and ``positive_scores`` list every (query, positive) pair, query-major.
-    Scores are dense cosine (dense, hybrid) or BM25 (sparse).
+    Scores are dense cosine (dense, hybrid) or BM25 (sparse). ``doc_vectors`` (every corpus document)
+    and ``query_vectors`` (the pool's queries, in order) are the normalized embeddings behind a dense
+    or hybrid pool; the false-negative detector (:mod:`trueneg.pu.evidence`) reads them.
     """
 
     query_ids: list[str]
@@ -36,11 +38,18 @@ class CandidatePool:
     positive_doc: np.ndarray
     positive_scores: np.ndarray
     texts_encoded: int | None = None
+    doc_vectors: np.ndarray | None = field(default=None, repr=False)
+    query_vectors: np.ndarray | None = field(default=None, repr=False)
 
     def per_query_positive_scores(self) -> list[np.ndarray]:
         """Scores of each query's positives, one array per query."""
         counts = np.bincount(self.positive_query, minlength=len(self.query_ids))
         return np.split(self.positive_scores, np.cumsum(counts)[:-1])
+
+
+def member_of(candidates: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """``(Q, K)`` mask: candidate ``[q, k]`` appears in row ``q`` of the padded ``sets`` (-1 is padding)."""
+    return ((candidates[:, :, None] == sets[:, None, :]) & (sets[:, None, :] >= 0)).any(axis=2)
 
 
 def group_by_query(query_index: np.ndarray, doc_index: np.ndarray, n_queries: int) -> np.ndarray:
@@ -140,4 +149,6 @@ def retrieve_candidates(
         pos_d,
         pos_scores,
         getattr(encoder, "encoded_count", None),
+        d_vec,
+        q_vec,
     )

@@ -1,12 +1,15 @@
 """Step 1 of the pipeline: load and validate retrieval data."""
 
-from trueneg.data.dataset import DataError, Judgments, RetrievalData, join_title, normalize_text
+from trueneg.data.dataset import DataError, DataWarning, Judgments, RetrievalData, join_title, normalize_text
 from trueneg.data.loaders import from_hf_dataset, load_beir, load_corpus, load_data, load_pairs
+from trueneg.data.sparse_labels import SparseLabels, sparse_labels
 
 __all__ = [
     "DataError",
+    "DataWarning",
     "Judgments",
     "RetrievalData",
+    "SparseLabels",
     "from_hf_dataset",
     "join_title",
     "load_beir",
@@ -14,4 +17,5 @@ __all__ = [
     "load_data",
     "load_pairs",
     "normalize_text",
+    "sparse_labels",
 ]

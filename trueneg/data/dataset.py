@@ -14,6 +14,10 @@ class DataError(ValueError):
     """Invalid input data; the message names the file, line and field at fault."""
 
 
+class DataWarning(UserWarning):
+    """Input data that was read with something left out (e.g. empty documents); the message says what."""
+
+
 def normalize_text(text: str) -> str:
     """Case- and whitespace-insensitive form of ``text`` used to spot exact duplicates."""
     return _SPACE.sub(" ", text).strip().casefold()
@@ -50,8 +54,9 @@ class RetrievalData:
     doc_texts: list[str]
     query_ids: list[str]
     query_texts: list[str]
-    qrels: dict[str, dict[str, int]]
+    qrels: dict[str, dict[str, int | float]]
     source: str = "<memory>"
+    skipped: dict[str, int] = field(default_factory=dict)
     _doc_pos: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _query_pos: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _groups: np.ndarray | None = field(default=None, init=False, repr=False)
@@ -99,5 +104,5 @@ class RetrievalData:
     def judgments(self, query_ids: list[str]) -> Judgments:
         """Judgments of ``query_ids`` with ``query_index`` giving the position in that list."""
         rows = [(qi, self._doc_pos[d], g) for qi, q in enumerate(query_ids) for d, g in self.qrels.get(q, {}).items()]
-        arr = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
-        return Judgments(arr[:, 0], arr[:, 1], arr[:, 2])
+        arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)  # grades may be fractional: 0.5 is a positive
+        return Judgments(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2])

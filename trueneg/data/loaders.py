@@ -6,22 +6,29 @@ file, line and field of the first problem, so nothing downstream runs on bad inp
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from trueneg.data.dataset import DataError, RetrievalData, join_title
-from trueneg.data.readers import read_delimited, read_jsonl, read_table, text_field
+from trueneg.data.dataset import DataError, DataWarning, RetrievalData, join_title
+from trueneg.data.readers import decoded_lines, read_jsonl, read_table, text_field
 
 QUERY_COLUMNS = ("query", "anchor", "question")
 POSITIVE_COLUMNS = ("pos", "positive", "positives", "document", "passage")
 NEGATIVE_COLUMNS = ("neg", "negative", "negatives")
 
 
-def _read_beir_records(path: Path, kind: str) -> tuple[list[str], list[str]]:
-    """Ids and texts of a BEIR corpus.jsonl / queries.jsonl with duplicate-id and empty-text checks."""
+def _read_beir_records(path: Path, kind: str, strict: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Ids and texts of a BEIR corpus.jsonl / queries.jsonl, with duplicate-id and empty-text checks.
+
+    Records with an empty text are skipped (their ids returned third) unless ``strict``, which
+    refuses them; real BEIR collections hold a few empty documents.
+    """
     ids: list[str] = []
     texts: list[str] = []
+    skipped: list[str] = []
     first_line: dict[str, int] = {}
     for number, record in read_jsonl(path):
         rid = text_field(path, number, record, "_id")
@@ -34,43 +41,99 @@ def _read_beir_records(path: Path, kind: str) -> tuple[list[str], list[str]]:
         title = text_field(path, number, record, "title", required=False) if kind == "document" else ""
         text = join_title(title, body) if kind == "document" else body
         if not text.strip():
-            raise DataError(f"{path}:{number}: field 'text': empty {kind} text for id {rid!r}")
+            if strict:
+                raise DataError(
+                    f"{path}:{number}: field 'text': empty {kind} text for id {rid!r} (without --strict, "
+                    f"empty {kind}s are skipped with a warning)"
+                )
+            skipped.append(rid)
+            continue
         ids.append(rid)
         texts.append(text)
     if not ids:
-        raise DataError(f"{path}: no {kind}s found")
-    return ids, texts
+        raise DataError(f"{path}: no {kind}s found" + (f" ({len(skipped)} empty ones skipped)" if skipped else ""))
+    if skipped:
+        shown = ", ".join(repr(i) for i in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+        warnings.warn(
+            f"{path}: skipped {len(skipped)} {kind}(s) with empty text ({shown}); they can be neither a positive "
+            "nor a negative (strict=True / --strict refuses them instead)",
+            DataWarning,
+            stacklevel=3,
+        )
+    return ids, texts, skipped
 
 
-def read_qrels(path: Path, doc_ids: set[str], query_ids: set[str]) -> dict[str, dict[str, int]]:
-    """Read a BEIR qrels TSV (query-id, corpus-id, score), checking ids and integer grades."""
-    qrels: dict[str, dict[str, int]] = {}
-    for number, row in read_delimited(path, "\t"):
-        fields = list(row.values())
+def _grade(path: Path, number: int, raw: str) -> int | float:
+    """A qrels grade: a finite number >= 0, kept fractional when it is (0.5 is a positive, not 0)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DataError(f"{path}:{number}: field 'score': not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}:{number}: field 'score': not a finite number: {raw!r}")
+    if value < 0:
+        raise DataError(f"{path}:{number}: field 'score': negative grade {raw}")
+    return int(value) if value.is_integer() else value
+
+
+def read_qrels(
+    path: Path, doc_ids: set[str], query_ids: set[str], skipped: tuple[set[str], set[str]] = (set(), set())
+) -> tuple[dict[str, dict[str, int | float]], int]:
+    """Read a BEIR qrels TSV (query-id, corpus-id, score) and the number of judgments of skipped texts.
+
+    The first line is a header unless it reads as a judgment (known query and document ids and a
+    numeric score), so a file without a header keeps its first judgment. Grades may be fractional;
+    ``> 0`` is a positive. A (query, document) pair judged twice is an error naming both lines.
+    Judgments of skipped (empty) documents or queries are dropped and counted.
+    """
+    skipped_docs, skipped_queries = skipped
+    qrels: dict[str, dict[str, int | float]] = {}
+    line_of: dict[tuple[str, str], int] = {}
+    dropped = 0
+    for number, line in decoded_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
         if len(fields) < 3:
-            raise DataError(f"{path}:{number}: expected 3 tab-separated fields (query-id, corpus-id, score)")
+            raise DataError(f"{path}:{number}: expected 3 fields (query-id, corpus-id, score), tab-separated")
         qid, did, raw_grade = (f.strip() for f in fields[:3])
+        if number == 1 and not (qid in query_ids and did in doc_ids and _is_number(raw_grade)):
+            continue  # the header
+        if qid in skipped_queries or did in skipped_docs:
+            dropped += 1
+            continue
         if qid not in query_ids:
             raise DataError(f"{path}:{number}: field 'query-id': unknown query id {qid!r}")
         if did not in doc_ids:
             raise DataError(f"{path}:{number}: field 'corpus-id': unknown corpus id {did!r}")
-        try:
-            grade = int(float(raw_grade))
-        except ValueError:
-            raise DataError(f"{path}:{number}: field 'score': not a number: {raw_grade!r}") from None
-        if grade < 0:
-            raise DataError(f"{path}:{number}: field 'score': negative grade {grade}")
+        grade = _grade(path, number, raw_grade)
+        if (qid, did) in line_of:
+            raise DataError(
+                f"{path}:{number}: query {qid!r} and document {did!r} are judged again (first on line "
+                f"{line_of[qid, did]}); keep one judgment per pair"
+            )
+        line_of[qid, did] = number
         qrels.setdefault(qid, {})[did] = grade
     if not qrels:
         raise DataError(f"{path}: no judgments found")
-    return qrels
+    return qrels, dropped
 
 
-def load_beir(folder: str | Path, split: str = "train") -> RetrievalData:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_beir(folder: str | Path, split: str = "train", strict: bool = False) -> RetrievalData:
     """Load a BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``.
 
     Document text is the title and text joined by a single space when a title exists.
-    Grades > 0 are positives; grade 0 is a judged negative.
+    Grades > 0 are positives (fractional grades included); grade 0 is a judged negative. Documents
+    and queries with empty text are skipped with a :class:`DataWarning` and counted in
+    ``data.skipped`` (with their judgments); ``strict=True`` refuses them instead.
 
     Example:
         >>> data = load_beir("../shared/data/scifact", split="train")  # doctest: +SKIP
@@ -84,10 +147,13 @@ def load_beir(folder: str | Path, split: str = "train") -> RetrievalData:
     if not qrels_path.is_file():
         available = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         raise DataError(f"{qrels_path}: split {split!r} not found; available splits: {available or 'none'}")
-    doc_ids, doc_texts = _read_beir_records(folder / "corpus.jsonl", "document")
-    query_ids, query_texts = _read_beir_records(folder / "queries.jsonl", "query")
-    qrels = read_qrels(qrels_path, set(doc_ids), set(query_ids))
-    return RetrievalData(doc_ids, doc_texts, query_ids, query_texts, qrels, source=str(folder))
+    doc_ids, doc_texts, empty_docs = _read_beir_records(folder / "corpus.jsonl", "document", strict)
+    query_ids, query_texts, empty_queries = _read_beir_records(folder / "queries.jsonl", "query", strict)
+    qrels, dropped = read_qrels(qrels_path, set(doc_ids), set(query_ids), (set(empty_docs), set(empty_queries)))
+    data = RetrievalData(doc_ids, doc_texts, query_ids, query_texts, qrels, source=str(folder))
+    data.skipped = {"empty_documents": len(empty_docs), "empty_queries": len(empty_queries),
+                    "judgments_of_empty_texts": dropped}  # fmt: skip
+    return data
 
 
 def _as_texts(value: Any, where: str) -> list[str]:
@@ -217,13 +283,15 @@ def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None) -> Retrie
     return _pairs_to_data(records, "dataset", background)
 
 
-def load_data(path: str | Path, split: str = "train", corpus: str | Path | None = None) -> RetrievalData:
-    """Load a BEIR folder or a pair file, whichever ``path`` is."""
+def load_data(
+    path: str | Path, split: str = "train", corpus: str | Path | None = None, strict: bool = False
+) -> RetrievalData:
+    """Load a BEIR folder or a pair file, whichever ``path`` is (``strict``: see :func:`load_beir`)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         if corpus is not None:
             raise DataError(f"{path}: --corpus applies to pair files; a BEIR folder has its own corpus.jsonl")
-        return load_beir(path, split)
+        return load_beir(path, split, strict=strict)
     return load_pairs(path, corpus)

@@ -14,7 +14,7 @@ from trueneg.data.dataset import DataError
 TABLE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, text) of a UTF-8 file, failing on the first undecodable line."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -31,7 +31,7 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for every non-blank line of a JSON Lines file."""
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         if not line.strip():
             continue
         try:
@@ -45,7 +45,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, row dict keyed by the header) of a CSV/TSV file."""
-    lines = _decoded_lines(path)
+    lines = decoded_lines(path)
     text = io.StringIO("\n".join(line for _, line in lines))
     reader = csv.DictReader(text, delimiter=delimiter)
     if not reader.fieldnames:

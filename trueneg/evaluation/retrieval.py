@@ -55,7 +55,12 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, floa
         >>> evaluate_run({"q": {"a": 1}}, {"q": {"b": 0.9, "a": 0.5}}).metrics["mrr@10"]
         0.5
     """
-    qrels = {q: docs for q, docs in qrels.items() if any(g > 0 for g in docs.values())}
+    # pytrec_eval takes integer grades: a fractional positive grade (0.5) counts as grade 1, never 0
+    qrels = {
+        q: {d: int(g) if float(g).is_integer() else max(1, round(g)) for d, g in docs.items()}
+        for q, docs in qrels.items()
+        if any(g > 0 for g in docs.values())
+    }
     run = {q: run.get(q, {}) for q in qrels}
     per_query = _measure(qrels, run)
     condensed = {q: {d: s for d, s in docs.items() if d in qrels[q]} for q, docs in run.items()}

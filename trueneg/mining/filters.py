@@ -20,10 +20,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from trueneg.candidates.pool import member_of
 
-def member_of(candidates: np.ndarray, sets: np.ndarray) -> np.ndarray:
-    """``(Q, K)`` mask: candidate ``[q, k]`` appears in row ``q`` of the padded ``sets`` (-1 is padding)."""
-    return ((candidates[:, :, None] == sets[:, None, :]) & (sets[:, None, :] >= 0)).any(axis=2)
+__all__ = [
+    "anchor_scores",
+    "member_of",
+    "near_duplicates",
+    "tfidf_matrix",
+    "topk_abs",
+    "topk_margin_pos",
+    "topk_perc_pos",
+]
 
 
 def anchor_scores(positive_scores: list[np.ndarray]) -> np.ndarray:

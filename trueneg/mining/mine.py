@@ -24,6 +24,7 @@ from trueneg.mining import filters
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
 from trueneg.mining.teacher import teacher_scores
+from trueneg.pu import estimate_false_negatives
 
 DROP_REASONS = (
     "labeled_positive",
@@ -89,7 +90,8 @@ def mine_negatives(
     teacher_type: str = "auto",
     max_fn_rate: float | None = None,
     estimate_fn: bool = False,
-    fn_estimator: str = "tice",
+    fn_estimator: str = "roc",
+    fn_detector: Any = "multi",
     seed: int = 0,
     batch_size: int = 32,
     cache_dir: Any = None,
@@ -121,18 +123,21 @@ def mine_negatives(
             the filters and hardness order and are written out as soft labels.
         teacher_type: ``"auto"``, ``"bi-encoder"`` or ``"cross-encoder"``.
         max_fn_rate: target false-negative rate among the emitted negatives. Candidates get a
-            probability of being a missing positive (:func:`trueneg.audit.estimate_false_negatives`);
+            probability of being a missing positive (:func:`trueneg.pu.estimate_false_negatives`);
             the largest probability cutoff whose emitted negatives have an expected false-negative
             rate <= the target is chosen (hardest negatives that meet it) and reported in
             ``summary["false_negatives"]["cutoff"]``. It replaces TopK-PercPos (``perc_pos`` is ignored).
         estimate_fn: report the estimated false-negative rate of the emitted negatives even
-            without ``max_fn_rate``. fn_estimator: ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+            without ``max_fn_rate``. fn_estimator: ``"roc"`` (default), ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+        fn_detector: ``"multi"`` (default: score, leave-one-out similarity to the query's other
+            positives, BM25 agreement, other queries' labels), ``"score"`` (the score-only model) or a
+            configured :class:`~trueneg.pu.FalseNegativeDetector`.
         seed: seed of the random and SimANS sampling.
         batch_size: encoding batch size. cache_dir: embedding cache (``False`` disables).
         show_progress: progress bars.
         pool: candidates from :func:`~trueneg.candidates.pool.retrieve_candidates` to reuse (they
             must cover ``range_max``); its retriever settings then replace ``model``/``retriever``/prompts.
-        fn_estimate: a :class:`~trueneg.audit.FalseNegativeEstimate` already computed on ``pool``, used
+        fn_estimate: a :class:`~trueneg.pu.FalseNegativeEstimate` already computed on ``pool``, used
             instead of fitting one again.
         fn_cutoff: with ``max_fn_rate``, use this probability cutoff instead of searching one on ``pool``
             (the streamed path chooses it once on a sample of queries and applies it to every chunk).
@@ -208,11 +213,11 @@ def mine_negatives(
 
     estimate = None
     if max_fn_rate is not None or estimate_fn:
-        from trueneg.audit.estimate import estimate_false_negatives
-
         if max_fn_rate is not None:
             perc_pos = None
-        estimate = fn_estimate or estimate_false_negatives(pool, fn_estimator, seed=seed)
+        estimate = fn_estimate or estimate_false_negatives(
+            pool, data, detector=fn_detector, estimator=fn_estimator, seed=seed
+        )
 
     # 4. False-negative filters; judged negatives are exempt.
     exempt = filters.member_of(cand, judged_negatives)
@@ -267,6 +272,7 @@ def mine_negatives(
         picked[np.nonzero(chosen >= 0)[0], chosen[chosen >= 0]] = True
         rate = estimate.rate(picked)
         fn_summary = {
+            "detector": estimate.details,
             "estimator": estimate.estimator,
             "label_frequency": round(estimate.label_frequency, 4),
             "label_frequency_ci": [round(v, 4) for v in estimate.label_frequency_ci],
@@ -287,6 +293,7 @@ def mine_negatives(
     short = np.flatnonzero(n_neg < num_negatives)
     summary = {
         "source": data.source,
+        "skipped": data.skipped or None,
         "queries": n_q,
         "queries_without_positive": len(data.qrels) - n_q,
         "retriever": retriever,

@@ -10,7 +10,8 @@
    by corpus size and memory) and tuned on a sample of queries; its recall@10 against exact search
    on held-out sample queries is reported in ``summary["index"]``.
 3. With ``max_fn_rate`` / ``estimate_fn`` the false-negative model is fit once on a sample of
-   ``fn_sample`` queries (:func:`~trueneg.audit.fit_false_negative_model`) and the probability
+   ``fn_sample`` queries (:func:`~trueneg.pu.fit_detector`; above ``LEXICAL_MAX_DOCS`` documents without
+   the BM25 signals, which need a pass over the corpus per query) and the probability
    cutoff is chosen on that sample; both are then applied unchanged to every chunk.
 4. Queries are processed in chunks (size from ``max_memory``); each chunk's rows are appended to
    the output as soon as they exist, and the file is renamed into place only when all are written.
@@ -57,8 +58,10 @@ from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.io import RowWriter
 from trueneg.mining.mine import DROP_REASONS, _stats, mine_negatives
 from trueneg.mining.result import FORMATS
+from trueneg.pu import Evidence, fit_detector
 
 ENGINES = ("local", "ray")
+LEXICAL_MAX_DOCS = 200_000  # above this the streamed detector leaves out the BM25 signals
 FILTER_OPTIONS = ("sampling", "perc_pos", "margin", "max_score", "min_score", "near_duplicate", "simans_a", "simans_b")
 _SUMMED = (
     "candidates",
@@ -118,7 +121,7 @@ class ChunkMiner:
     def __call__(self, start: int, stop: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Rows of the queries ``start:stop`` and the chunk's summary parts."""
         pool = self.pool(start, stop)
-        estimate = None if self.fn_model is None else self.fn_model.predict(pool)
+        estimate = None if self.fn_model is None else self.fn_model.predict(pool, self.fn_model.evidence_)
         result = mine_negatives(
             self.data, pool=pool, fn_estimate=estimate, fn_cutoff=self.fn_cutoff, show_progress=False, **self.options
         )
@@ -161,7 +164,8 @@ def mine_to_file(
     range_max: int | None = None,
     max_fn_rate: float | None = None,
     estimate_fn: bool = False,
-    fn_estimator: str = "tice",
+    fn_estimator: str = "roc",
+    fn_detector: Any = "multi",
     seed: int = 0,
     show_progress: bool = True,
     **filters: Any,
@@ -182,7 +186,7 @@ def mine_to_file(
         chunk_queries: queries per chunk; default from ``max_memory`` (at most 8192).
         engine: ``"local"`` (this process) or ``"ray"`` (Ray Data; needs ``pip install 'trueneg[ray]'``).
         ray_workers: concurrent Ray workers; default one per CPU Ray sees.
-        num_negatives / range_min / range_max / max_fn_rate / estimate_fn / fn_estimator / seed and
+        num_negatives / range_min / range_max / max_fn_rate / estimate_fn / fn_estimator / fn_detector / seed and
             ``filters`` (``sampling``, ``perc_pos``, ``margin``, ``max_score``, ``min_score``,
             ``near_duplicate``, ``simans_a``, ``simans_b``): as in :func:`mine_negatives`.
 
@@ -210,7 +214,7 @@ def mine_to_file(
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
     options = dict(
         num_negatives=num_negatives, range_min=range_min, range_max=range_max, max_fn_rate=max_fn_rate,
-        estimate_fn=estimate_fn, fn_estimator=fn_estimator, seed=seed, **filters,
+        estimate_fn=estimate_fn, fn_estimator=fn_estimator, fn_detector=fn_detector, seed=seed, **filters,
     )  # fmt: skip
     setup = dict(
         corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings, index=index, max_memory=max_memory,
@@ -301,7 +305,7 @@ def scaled_miner(
         )  # fmt: skip
         fit_on = None
         if options.get("max_fn_rate") is not None or options.get("estimate_fn"):
-            fit_on = _fit_fn(miner, data, query_ids, fn_sample, options.get("fn_estimator", "tice"), seed, options)
+            fit_on = _fit_fn(miner, data, query_ids, fn_sample, options.get("fn_estimator", "roc"), seed, options)
         per_query = width * 160 + corpus.dim * 8
         chunk = chunk_queries or int(np.clip((budget // 8) // per_query, 64, 8192))
         bounds = [(s, min(s + chunk, len(query_ids))) for s in range(0, len(query_ids), chunk)]
@@ -385,15 +389,18 @@ def _fit_fn(
     options: dict[str, Any],
 ) -> int:
     """Fit the false-negative model (and the ``max_fn_rate`` cutoff) on a sample of queries."""
-    from trueneg.audit.estimate import fit_false_negative_model
-
     picked = _sample(len(query_ids), fn_sample, seed, 2)
     sample = replace(miner, query_ids=[query_ids[i] for i in picked], query_rows=miner.query_rows[picked])
     pool = sample.pool(0, len(picked))
-    miner.fn_model = fit_false_negative_model(pool, estimator, seed=seed)
+    # the lexical signals need a BM25 index over the whole corpus and a pass over it per query: used up to
+    # LEXICAL_MAX_DOCS documents (documented in the README); the other signals cost one gather each
+    lexical = len(data.doc_ids) <= LEXICAL_MAX_DOCS
+    evidence = Evidence(data, miner.corpus, query_ids, miner.queries, miner.query_rows, lexical=lexical)
+    miner.fn_model = fit_detector(pool, detector=options.get("fn_detector", "multi"), estimator=estimator, seed=seed,
+                                  evidence=evidence)  # fmt: skip
     if options["max_fn_rate"] is not None:
         result = mine_negatives(
-            data, pool=pool, fn_estimate=miner.fn_model.predict(pool), show_progress=False, **options
+            data, pool=pool, fn_estimate=miner.fn_model.predict(pool, evidence), show_progress=False, **options
         )
         miner.fn_cutoff = result.summary["false_negatives"]["cutoff"]
     return len(picked)
@@ -479,9 +486,10 @@ def _merge(
         rate = (emitted @ rates / max(emitted.sum(), 1.0)).tolist()  # per-chunk means, weighted by emitted
         model = miner.fn_model
         summary["false_negatives"] = {
+            "detector": model.describe(),
             "estimator": model.estimator,
-            "label_frequency": round(model.label_frequency, 4),
-            "label_frequency_ci": [round(v, 4) for v in model.label_frequency_ci],
+            "label_frequency": round(model.label_frequency_, 4),
+            "label_frequency_ci": [round(v, 4) for v in model.label_frequency_ci_],
             "max_fn_rate": first["false_negatives"]["max_fn_rate"],
             "cutoff": None if miner.fn_cutoff is None else round(float(miner.fn_cutoff), 6),
             "fit_on_queries": fit_on,

@@ -1,5 +1,38 @@
-"""Step 4 of the pipeline: positive-unlabeled estimation (label frequency, class priors)."""
+"""Step 4 of the pipeline: positive-unlabeled estimation, shared by mining, audit, streaming and recommendation.
 
-from trueneg.pu.priors import KM2, ElkanNoto, TIcE, oof_scores, unlabeled_posterior
+- :mod:`trueneg.pu.priors`: label-frequency and class-prior estimators (Elkan-Noto, TIcE, KM2).
+- :mod:`trueneg.pu.evidence`: signals about a (query, candidate) pair beyond the mining score.
+- :mod:`trueneg.pu.detector`: the false-negative detector (probability that an unlabeled candidate
+  is a missing positive) built on both.
+"""
 
-__all__ = ["KM2", "ElkanNoto", "TIcE", "oof_scores", "unlabeled_posterior"]
+from trueneg.pu.detector import (
+    ESTIMATORS,
+    FalseNegativeDetector,
+    FalseNegativeEstimate,
+    check_choice,
+    estimate_false_negatives,
+    fit_detector,
+    label_frequency_estimator,
+)
+from trueneg.pu.evidence import SIGNALS, Evidence, population
+from trueneg.pu.priors import KM2, ElkanNoto, ROCTail, TIcE, oof_scores, unlabeled_posterior
+
+__all__ = [
+    "ESTIMATORS",
+    "KM2",
+    "ROCTail",
+    "SIGNALS",
+    "ElkanNoto",
+    "Evidence",
+    "FalseNegativeDetector",
+    "FalseNegativeEstimate",
+    "TIcE",
+    "check_choice",
+    "estimate_false_negatives",
+    "fit_detector",
+    "label_frequency_estimator",
+    "oof_scores",
+    "population",
+    "unlabeled_posterior",
+]
