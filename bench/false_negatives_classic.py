@@ -18,7 +18,8 @@ all-MiniLM-L6-v2 we measure:
   sentence-transformers ``mine_hard_negatives(relative_margin=0.05)`` (the real function, default
   window), trueneg PercPos 0.95 and trueneg ``max_fn_rate`` (multi detector) at several targets, the
   trueneg arms in a window of 300 candidates; "trueneg matched" is the target with the lowest
-  contamination among those at least as hard as sentence-transformers';
+  contamination among those at least as hard as sentence-transformers' negatives and emitting at
+  least as many (per seed);
 - **rate**: the detector's estimated share of missing positives among each query's top-10
   unlabeled candidates and among the emitted negatives of each ``max_fn_rate`` arm, its interval,
   and the truth.
@@ -165,12 +166,19 @@ def run_one(name, keep_text, seed, split, data, cache, st_model) -> dict:
             "truth": truth_t,
             "covered": covered,
         }
-    st_hard = arms["sentence-transformers margin 0.05"]["hardness"]
-    matched = [a for k, a in arms.items() if "max-fn-rate" in k and a["hardness"] >= st_hard]
-    arms["trueneg matched"] = min(matched, key=lambda a: a["contamination"]) if matched else None
+    arms["trueneg matched"] = matched_arm(arms)
     return {"collection": name, "keep": keep_text, "seed": seed, "hidden_in_pool": int(truth.sum()),
             "unlabeled_in_pool": int(len(truth)), "detection": detection, "arms": arms, "rate": rate,
             "detector": details}  # fmt: skip
+
+
+def matched_arm(arms: dict) -> dict | None:
+    """The max-fn-rate arm with the lowest contamination among those at least as hard as
+    sentence-transformers' negatives and emitting at least as many."""
+    st = arms["sentence-transformers margin 0.05"]
+    ok = [a for k, a in arms.items() if "max-fn-rate" in k and a["hardness"] >= st["hardness"]
+          and a["negatives"] >= st["negatives"]]  # fmt: skip
+    return min(ok, key=lambda a: a["contamination"]) if ok else None
 
 
 def med(values: list) -> float:

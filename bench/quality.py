@@ -310,7 +310,7 @@ def main() -> None:
                 "mean": round(statistics.mean(values), 4),
                 "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
             }
-        judged = [r["judged_only"]["ndcg@10"] for r in entry["runs"]]
+        judged = [(r["judged_only"] or {}).get("ndcg@10", float("nan")) for r in entry["runs"]]
         entry["judged_only_ndcg@10"] = round(statistics.mean(judged), 4)
     st = results.get("st-margin", {}).get("ndcg@10", {}).get("mean")
     base = results["base"]["ndcg@10"]["mean"]

@@ -114,7 +114,7 @@ def test_cli_labels(tmp_path: Path) -> None:
     np.save(tmp_path / "f.npy", features)
     res = runner.invoke(
         app,
-        ["labels", str(tmp_path / "p.npy"), str(tmp_path / "y.npy"), "--features", str(tmp_path / "f.npy"), "--json"],
+        ["labels", str(tmp_path / "y.npy"), str(tmp_path / "p.npy"), "--features", str(tmp_path / "f.npy"), "--json"],
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -122,8 +122,21 @@ def test_cli_labels(tmp_path: Path) -> None:
     assert issues and set(issues[0]) == {"index", "score", "given_label", "suggested_label"}
     assert np.mean([flip[i["index"]] for i in issues]) > 0.85
     assert 0 < out["noise"]["noise_rate"] < 0.3
-    res = runner.invoke(app, ["labels", str(tmp_path / "p.npy"), str(tmp_path / "y.npy")])
+    res = runner.invoke(app, ["labels", str(tmp_path / "y.npy"), str(tmp_path / "p.npy")])
     assert res.exit_code == 0 and "given" in res.output
     (tmp_path / "bad.npy").write_text("not numpy")
-    res = runner.invoke(app, ["labels", str(tmp_path / "bad.npy"), str(tmp_path / "y.npy")])
+    res = runner.invoke(app, ["labels", str(tmp_path / "y.npy"), str(tmp_path / "bad.npy")])
     assert res.exit_code == 2 and "bad.npy" in res.output
+    res = runner.invoke(app, ["labels", str(tmp_path / "p.npy"), str(tmp_path / "y.npy")])  # the old order
+    assert res.exit_code == 2 and "pass LABELS first, then PRED_PROBS" in res.output
+
+
+def test_probabilities_a_hair_outside_the_simplex_are_clipped_not_softmaxed() -> None:
+    given, probs, _, _, _ = _noisy(n=600, seed=3)
+    clean = find_label_issues(given, probs).to_records()
+    nudged = probs.copy()
+    nudged[0, 0] += 0.004  # one value a hair above 1 or beside its row
+    with pytest.warns(PredProbsWarning, match="renormalized|clipped"):
+        repaired = find_label_issues(given, nudged).to_records()
+    # only row 0 changed: every other example keeps its verdict (a softmax of all rows would move them all)
+    assert [r["index"] for r in repaired if r["index"] != 0] == [r["index"] for r in clean if r["index"] != 0]

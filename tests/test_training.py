@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -189,8 +190,8 @@ def test_training_fits_the_data_freezes_lower_layers_and_is_deterministic(tmp_pa
     first = train(path, None, output_dir=tmp_path / "a", checkpoint_steps=3, **options)
     second = train(path, "default", output_dir=tmp_path / "b", checkpoint_steps=None, **options)
     assert first.steps == second.steps == 6 and first.examples == 24
-    assert (tmp_path / "a" / "checkpoints" / "checkpoint-6").is_dir()
-    assert not (tmp_path / "b" / "checkpoints").exists()
+    # checkpoints only serve --resume: none is left in or beside a finished model
+    assert not (tmp_path / "a" / "checkpoints").exists() and not (tmp_path / ".a.checkpoints").exists()
     assert json.loads((tmp_path / "a" / "trueneg_train.json").read_text())["settings"]["train_layers"] == 2
     a = load_file(tmp_path / "a" / "model.safetensors")
     b = load_file(tmp_path / "b" / "model.safetensors")
@@ -250,10 +251,10 @@ def test_cli_train_then_eval(tmp_path: Path) -> None:
         app,
         ["train", str(path), "--output-dir", str(tmp_path / "m"), "--batch-size", "4", "--max-steps", "2",
          "--max-seq-length", "32", "--loss", "debiased", "--class-prior", "0.05", "--checkpoint-steps", "0",
-         "--json", "-q"],
+         "--json"],
     )  # fmt: skip
     assert out.exit_code == 0, out.output
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    summary = json.loads(out.stdout)  # without -q too: stdout holds the JSON and nothing else
     assert summary["steps"] == 2 and summary["settings"]["class_prior"] == 0.05
     again = runner.invoke(app, ["train", str(path), "--output-dir", str(tmp_path / "m"), "-q"])
     assert again.exit_code == 2 and "--overwrite" in again.output
@@ -261,3 +262,56 @@ def test_cli_train_then_eval(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     metrics = json.loads(out.stdout.strip().splitlines()[-1])
     assert 0.0 < metrics["ndcg@10"] <= 1.0 and {"recall@100", "mrr@10"} <= metrics.keys()
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    from safetensors.torch import load_file
+
+    from trueneg.training.train import TrainResult
+
+    path = _demo_examples(tmp_path)
+    options = dict(loss="mnrl", batch_size=8, max_steps=6, learning_rate=2e-4, max_seq_length=48, train_layers=2,
+                   checkpoint_steps=3, show_progress=False)  # fmt: skip
+    whole = train(path, None, output_dir=tmp_path / "whole", **options)
+    real_to_dict = TrainResult.to_dict
+
+    def crash(self):  # after training and the model's save, before the folder is renamed into place
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(TrainResult, "to_dict", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(path, None, output_dir=tmp_path / "run", **options)
+    assert not (tmp_path / "run").exists()
+    assert (tmp_path / ".run.checkpoints" / "checkpoint-6").is_dir()
+    monkeypatch.setattr(TrainResult, "to_dict", real_to_dict)
+    resumed = train(path, None, output_dir=tmp_path / "run", resume=True, **options)
+    assert resumed.steps == whole.steps == 6 and not (tmp_path / ".run.checkpoints").exists()
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "run" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_soft_labels_and_losses_are_refused(tmp_path: Path) -> None:
+    from trueneg.training.train import _stop_on_non_finite
+
+    bad = tmp_path / "nan.jsonl"
+    bad.write_text(
+        json.dumps({"query": "q", "pos": ["p"], "neg": ["n"], "pos_scores": [1.0], "neg_scores": [float("nan")]}) + "\n"
+    )
+    with pytest.raises(DataError, match=r"nan\.jsonl:1: field 'neg_scores' item 0 is nan; soft labels must be finite"):
+        load_examples(bad)
+    with pytest.raises(ValueError, match="the loss became nan"):
+        _stop_on_non_finite(None, None, torch.tensor(float("nan")))
+    _stop_on_non_finite(None, None, torch.tensor(0.5))
+    with pytest.raises(ValueError, match="no CUDA GPU") if not torch.cuda.is_available() else contextlib.nullcontext():
+        train(bad, None, output_dir=tmp_path / "gpu", device="cuda", show_progress=False)
+
+
+def test_train_accepts_rows_in_memory(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    rows = [json.loads(line) for line in _demo_examples(tmp_path, n=8).read_text().splitlines()]
+    examples = load_examples(Dataset.from_list(rows))
+    assert len(examples) == 8 and examples.negatives[0]
+    result = train(Dataset.from_list(rows), None, output_dir=tmp_path / "m", batch_size=4, max_steps=1,
+                   max_seq_length=32, checkpoint_steps=0, query_prompt="query: ", show_progress=False)  # fmt: skip
+    assert result.steps == 1

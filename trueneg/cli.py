@@ -25,15 +25,68 @@ from rich.table import Table
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Hard negatives that are truly negative.")
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+# rich_markup_mode=None: plain help, so "[default: ...]" and option texts with brackets are shown as written
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Hard negatives that are truly negative.",
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from trueneg import __version__
+
+        sys.stdout.write(f"trueneg {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Hard negatives that are truly negative: mine, audit, train and evaluate with false negatives in mind."""
+
+
 err = Console(stderr=True)
 
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 
+def _silence(quiet: bool) -> None:
+    """With -q: no progress bars or info logs from the libraries underneath (model loading, exports)."""
+    if not quiet:
+        return
+    import warnings
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    for module in ("torch.onnx", "torch.jit", "transformers", "onnxruntime"):  # the ONNX export's tracer warnings
+        warnings.filterwarnings("ignore", module=module)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        pass
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _columns(query: str | None, positives: list[str] | None, negatives: list[str] | None, label: str | None) -> Any:
+    """The pair-file column choice of the --*-column options (None fields are guessed)."""
+    from trueneg.data import Columns
+
+    return Columns(query, tuple(positives) if positives else None, tuple(negatives) if negatives else None, label)
 
 
 def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
@@ -91,10 +144,12 @@ def _run_mine(
     options: dict[str, Any],
     scale: dict[str, Any] | None = None,
     strict: bool = False,
+    allow_empty: bool = False,
+    columns: Any = None,
 ) -> dict[str, Any]:
     from trueneg.data import DataError, load_data
     from trueneg.io import check_rows_suffix, write_rows
-    from trueneg.mining import FORMATS, mine_negatives, mine_to_file
+    from trueneg.mining import FORMATS, explain_empty, mine_negatives, mine_to_file
 
     try:
         if fmt not in FORMATS:
@@ -103,16 +158,19 @@ def _run_mine(
         if scale is not None and (options["retriever"] != "dense" or options["teacher"] is not None):
             raise ValueError("the scale options (embeddings files, --index, --max-memory, --engine) need "
                              "--retriever dense and no --teacher")  # fmt: skip
-        data = load_data(data_path, split=split, corpus=corpus, strict=strict)
+        data = load_data(data_path, split=split, corpus=corpus, strict=strict, columns=columns)
         if scale is None:
             result = mine_negatives(data, **options)
-            write_rows(output, result.to_rows(fmt))
             summary = result.summary
+            if not allow_empty and summary["negatives_emitted"] == 0:
+                raise ValueError(explain_empty(summary))
+            write_rows(output, result.to_rows(fmt))
         else:
             unused = ("retriever", "teacher", "teacher_type")
             summary = mine_to_file(
-                data, output, format=fmt, **scale, **{k: v for k, v in options.items() if k not in unused}
-            )
+                data, output, format=fmt, allow_empty=allow_empty, **scale,
+                **{k: v for k, v in options.items() if k not in unused},
+            )  # fmt: skip
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     summary = {**summary, "output": str(output), "format": fmt}
@@ -131,6 +189,17 @@ def mine(
         "flagembedding", "--format", "-f", help="flagembedding, triplet, n-tuple or labeled-list."
     ),
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Write the output even when the filters leave no negative at all (else: an error)."
+    ),
+    query_column: str | None = typer.Option(None, help="Pair files: the query column [guessed from the names]."),
+    positive_column: list[str] | None = typer.Option(
+        None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
+    ),
+    negative_column: list[str] | None = typer.Option(None, help="Pair files: a judged-negative column; repeatable."),
+    label_column: str | None = typer.Option(
+        None, help="Pair files: a relevance column (> 0 positive, 0 judged negative): one judgment per row."
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
     ),
@@ -206,6 +275,7 @@ def mine(
     path (trueneg.mine_to_file): embeddings on disk, an approximate index, query chunks streamed to the
     output, with the index's measured recall in the summary.
     """
+    _silence(quiet)
     options = dict(
         model=model,
         backend=backend,
@@ -244,7 +314,8 @@ def mine(
             engine=engine or "local",
             ray_workers=ray_workers,
         )
-    _run_mine(data, output, format, split, corpus, as_json, options, scale, strict)
+    columns = _columns(query_column, positive_column, negative_column, label_column)
+    _run_mine(data, output, format, split, corpus, as_json, options, scale, strict, allow_empty, columns)
 
 
 @app.command()
@@ -252,6 +323,14 @@ def audit(
     data: Path = typer.Argument(..., help="BEIR folder, or a pair file (.jsonl/.csv/.parquet) of query + positive(s)."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for report.html and audit.json."),
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
+    query_column: str | None = typer.Option(None, help="Pair files: the query column [guessed from the names]."),
+    positive_column: list[str] | None = typer.Option(
+        None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
+    ),
+    negative_column: list[str] | None = typer.Option(None, help="Pair files: a judged-negative column; repeatable."),
+    label_column: str | None = typer.Option(
+        None, help="Pair files: a relevance column (> 0 positive, 0 judged negative): one judgment per row."
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
     ),
@@ -285,9 +364,11 @@ def audit(
     Any of --corpus-embeddings, --query-embeddings, --index or --max-memory selects the scale path
     (trueneg.audit.audit_at_scale): fit on --fn-sample queries, applied to every query chunk.
     """
+    _silence(quiet)
     from trueneg.audit import audit as run_audit
     from trueneg.audit import audit_at_scale
     from trueneg.data import DataError, load_data
+    from trueneg.io import check_writable
 
     common = dict(
         depth=depth,
@@ -305,7 +386,11 @@ def audit(
     )
     scale = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
     try:
-        loaded = load_data(data, split=split, corpus=corpus, strict=strict)
+        if output_dir.exists() and not output_dir.is_dir():
+            raise ValueError(f"{output_dir}: --output-dir is a file, not a folder")
+        check_writable(output_dir / "audit.json", "audit")
+        columns = _columns(query_column, positive_column, negative_column, label_column)
+        loaded = load_data(data, split=split, corpus=corpus, strict=strict, columns=columns)
         if not scale:
             result = run_audit(loaded, model, retriever=retriever, **common)
         elif retriever != "dense":
@@ -343,21 +428,28 @@ def _load_npy(path: Path, what: str) -> Any:
 
 @app.command()
 def labels(
-    pred_probs: Path = typer.Argument(..., help="Out-of-sample predicted probabilities, (n, classes) .npy."),
     given_labels: Path = typer.Argument(..., help="Given labels, (n,) .npy of integers."),
+    pred_probs: Path = typer.Argument(..., help="Out-of-sample predicted probabilities, (n, classes) .npy."),
     features: Path | None = typer.Option(None, help="Features or embeddings, (n, dim) .npy, for the kNN signal."),
     filter_by: str = typer.Option("both", help="both, prune_by_noise_rate, prune_by_class or confident_learning."),
     k: int = typer.Option(10, help="Neighbours of the kNN signal."),
-    top: int = typer.Option(20, help="Rows shown in the table."),
+    top: int = typer.Option(20, help="Rows shown in the table (at least 0)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the ranked issues."),
 ) -> None:
-    """Find label errors: examples filed under the wrong class, ranked, with a suggested label."""
+    """Find label errors: examples filed under the wrong class, ranked, with a suggested label.
+
+    Arguments come in the order of trueneg.labels.find_label_issues and cleanlab: LABELS, then PRED_PROBS.
+    """
     import warnings
 
     from trueneg.labels import find_label_issues
 
+    if top < 0:
+        _fail(f"--top must be at least 0, got {top}")
     probs = _load_npy(pred_probs, "pred_probs")
     given = _load_npy(given_labels, "labels")
+    if getattr(given, "ndim", 0) == 2 and getattr(probs, "ndim", 0) == 1:
+        _fail(f"{given_labels} holds a 2-D array and {pred_probs} a 1-D one: pass LABELS first, then PRED_PROBS")
     feats = _load_npy(features, "features") if features is not None else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -391,7 +483,7 @@ def labels(
         table.add_row(
             str(rank), str(row["index"]), f"{row['score']:.3f}", str(row["given_label"]), str(row["suggested_label"])
         )
-    Console().print(table)
+    err.print(table)
 
 
 @app.command(name="train")
@@ -414,7 +506,10 @@ def train_model(
     guide: str = typer.Option("self", help="fn-masked: 'self' (detached student) or 'base' (frozen start model)."),
     temperature: float = typer.Option(1.0, help="distill: softmax temperature."),
     contrastive_weight: float = typer.Option(1.0, help="distill: weight of the added InfoNCE term."),
-    checkpoint_steps: int = typer.Option(500, help="Save a checkpoint every N steps (0 = none)."),
+    checkpoint_steps: int = typer.Option(500, help="Save a checkpoint every N steps (0 = none); deleted at the end."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its latest checkpoint."),
+    query_prompt: str | None = typer.Option(None, help="Prompt prepended to the anchors (queries)."),
+    document_prompt: str | None = typer.Option(None, help="Prompt prepended to the documents."),
     seed: int = typer.Option(0, help="Random seed."),
     device: str | None = typer.Option(None, help="cpu, cuda, ...; default: a GPU when present."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
@@ -422,6 +517,7 @@ def train_model(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Fine-tune a sentence-transformers model on mined negatives with a false-negative-aware loss."""
+    _silence(quiet)
     from trueneg.data import DataError
     from trueneg.training import train
 
@@ -449,6 +545,9 @@ def train_model(
             seed=seed,
             device=device,
             overwrite=overwrite,
+            resume=resume,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
             show_progress=not quiet,
         )
     except (DataError, ValueError, ImportError, FileExistsError, FileNotFoundError, OSError) as exc:
@@ -463,7 +562,7 @@ def train_model(
     for key in ("model_path", "examples", "steps", "seconds", "final_loss"):
         table.add_row(key.replace("_", " "), str(payload[key]))
     table.add_row("loss", json.dumps({k: v for k, v in result.settings.items() if v is not None}))
-    Console().print(table)
+    err.print(table)
 
 
 @app.command(name="eval")
@@ -485,6 +584,7 @@ def evaluate_model(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Score a retrieval model on a BEIR split: nDCG@10, Recall@100, MRR@10 (also on judged documents only)."""
+    _silence(quiet)
     from trueneg.data import DataError, load_beir
     from trueneg.evaluation import evaluate
 
@@ -511,10 +611,14 @@ def evaluate_model(
     table = Table(title=f"{model} on {data} ({split}, {payload['queries']} queries)", title_justify="left")
     table.add_column("metric")
     table.add_column("all documents", justify="right")
-    table.add_column("judged only", justify="right")
+    judged = result.judged_only
+    if judged is not None:
+        table.add_column("judged only", justify="right")
     for name, value in result.metrics.items():
-        table.add_row(name, f"{value:.4f}", f"{result.judged_only[name]:.4f}")
-    Console().print(table)
+        table.add_row(name, f"{value:.4f}", *([f"{judged[name]:.4f}"] if judged is not None else []))
+    err.print(table)
+    if judged is None:
+        err.print(f"note: {payload['judged_only_note']}")
 
 
 @app.command()
@@ -525,6 +629,7 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Mine negatives on the bundled SciFact slice with the offline all-MiniLM-L6-v2 model."""
+    _silence(quiet)
     options = dict(backend=backend, num_negatives=10, perc_pos=0.95, show_progress=not quiet)
     _run_mine(DEMO_DIR, output, "flagembedding", "train", None, as_json, options)
     if not as_json:
@@ -536,7 +641,10 @@ def demo(
 
 
 recommend_app = typer.Typer(
-    no_args_is_help=True, help="Implicit feedback (user-item logs): an item never interacted with is unlabeled."
+    no_args_is_help=True,
+    help="Implicit feedback (user-item logs): an item never interacted with is unlabeled.",
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
 app.add_typer(recommend_app, name="recommend")
 
@@ -575,12 +683,14 @@ def recommend_train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train matrix factorisation on a holdout split and report Recall@k and NDCG@k on the held-out items."""
+    _silence(quiet)
     from trueneg.data import DataError
     from trueneg.recommendation import load_interactions, save_factors, train_recommender
+    from trueneg.recommendation.model import check_factors_path
 
     try:
-        if output is not None and output.suffix != ".npz":
-            raise ValueError(f"{output}: --output must end in .npz")
+        if output is not None:
+            check_factors_path(output)
         log = load_interactions(data, min_rating=min_rating)
         model, summary = train_recommender(
             log, split=split, test_fraction=test_fraction, k=k, seed=seed, loss=loss, sampler=sampler,
@@ -608,8 +718,10 @@ def recommend_negatives_cmd(
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Sample negatives for every interaction of a log (score-ranked samplers train a BPR model first)."""
+    _silence(quiet)
     from trueneg.data import DataError
     from trueneg.io import check_rows_suffix, write_rows
     from trueneg.recommendation import load_interactions, recommend_negatives
@@ -618,7 +730,7 @@ def recommend_negatives_cmd(
         check_rows_suffix(output)
         log = load_interactions(data, min_rating=min_rating)
         options = _sampler_options(sampler, range_min, range_max, sampling, max_probability)
-        rows = recommend_negatives(log, sampler, num_negatives, seed, **options)
+        rows = recommend_negatives(log, sampler, num_negatives, seed, show_progress=not quiet, **options)
         write_rows(output, rows)
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -636,14 +748,18 @@ def recommend_audit(
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the audit as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Estimate the missing positives of a log and the false-negative share of each sampler; list suspects."""
+    _silence(quiet)
     from trueneg.data import DataError
+    from trueneg.io import check_writable
     from trueneg.recommendation import audit_interactions, load_interactions
 
     try:
+        check_writable(output, "audit")
         log = load_interactions(data, min_rating=min_rating)
-        result = audit_interactions(log, n_suspects=suspects, estimator=estimator, seed=seed)
+        result = audit_interactions(log, n_suspects=suspects, estimator=estimator, seed=seed, show_progress=not quiet)
         result.write(output)
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -673,7 +789,7 @@ def _print_mapping(title: str, summary: dict[str, Any], as_json: bool) -> None:
     table.add_column()
     for key, value in summary.items():
         table.add_row(key.replace("_", " "), str(value))
-    Console().print(table)
+    err.print(table)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 Every file trueneg writes goes through :func:`atomic_path`: the data is written to a temporary
 file in the destination folder and renamed over the target only once it is complete, so an
-interrupted or failed run never leaves a half-written file behind.
+interrupted or failed run never leaves a half-written file behind. Temporary names carry the
+writing process's id (``.NAME.PID.XXXX.tmp``); a later write to the same target removes those whose
+process is gone (left by ``kill -9``). :func:`check_writable` refuses an output that cannot be
+written before any work starts.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -38,6 +42,54 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale(target: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings of ``target`` (files or folders) whose writing process no longer runs."""
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    prefix = f".{target.name}."
+    for path in target.parent.iterdir():
+        if not path.name.startswith(prefix):
+            continue
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def check_writable(target: str | os.PathLike, what: str = "output") -> None:
+    """Raise ``ValueError`` now, before any work, if ``target`` cannot be written (as a file or a folder)."""
+    target = Path(target)
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{target}: cannot write the {what}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{target}: cannot write the {what}: {parent} is not writable")
+    try:  # permission bits do not tell everything (read-only mounts, /sys, /proc): try for real
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=f".trueneg-probe.{os.getpid()}.", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise ValueError(f"{target}: cannot write the {what} in {parent} ({exc.strerror})") from None
 
 
 def _umask() -> int:
@@ -54,7 +106,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
         yield staging
         staging.chmod(0o777 & ~_umask())  # mkdtemp creates 0700
@@ -72,9 +125,12 @@ def write_json(target: str | os.PathLike, obj: Any) -> None:
 
 
 def check_rows_suffix(path: str | os.PathLike) -> None:
-    """Raise ``ValueError`` unless ``path`` ends in ``.jsonl`` or ``.parquet``."""
+    """Raise ``ValueError`` unless ``path`` ends in ``.jsonl`` or ``.parquet`` and can be written."""
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: is a folder; the output must be a file")
     if Path(path).suffix.lower() not in ROW_SUFFIXES:
         raise ValueError(f"{path}: output must end in .jsonl or .parquet, got {Path(path).suffix!r}")
+    check_writable(path)
 
 
 class RowWriter:

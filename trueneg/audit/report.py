@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,9 @@ import numpy as np
 
 from trueneg.candidates.pool import member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
-from trueneg.io import write_json
+from trueneg.io import atomic_path, write_json
 from trueneg.pu import estimate_false_negatives
+from trueneg.validation import check_range
 
 
 @dataclass
@@ -40,12 +39,8 @@ class AuditResult:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         html_path, json_path = output_dir / "report.html", output_dir / "audit.json"
-        staging = Path(tempfile.mkdtemp(prefix=".audit-", dir=output_dir))
-        try:
-            (staging / "report.html").write_text(render_html(self), encoding="utf-8")
-            shutil.move(staging / "report.html", html_path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with atomic_path(html_path) as tmp:
+            tmp.write_text(render_html(self), encoding="utf-8")
         write_json(json_path, self.summary)
         return html_path, json_path
 
@@ -88,6 +83,7 @@ def audit(
     """
     from trueneg.mining.mine import mine_negatives
 
+    check_audit_options(depth, top_k, n_suspects)
     pool = retrieve_candidates(
         data, model, depth=depth, retriever=retriever, backend=backend, cache_dir=cache_dir, show_progress=show_progress
     )
@@ -113,6 +109,13 @@ def audit(
         "model": str(model or "sentence-transformers/all-MiniLM-L6-v2") if retriever != "sparse" else None,
     }
     return tally.result(summary, est, mined.summary["false_negatives"], num_negatives, perc_pos, max_fn_rate)
+
+
+def check_audit_options(depth: int, top_k: int, n_suspects: int) -> None:
+    """Raise ``ValueError`` naming the first audit option outside its domain."""
+    check_range("depth", depth, low=1, integer=True)
+    check_range("top_k", top_k, low=1, high=depth, integer=True)
+    check_range("n_suspects", n_suspects, low=0, integer=True)
 
 
 class AuditTally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from trueneg.audit.report import AuditResult, AuditTally
+from trueneg.audit.report import AuditResult, AuditTally, check_audit_options
 from trueneg.data.dataset import RetrievalData
 from trueneg.mining.mine import mine_negatives
 from trueneg.mining.stream import scaled_miner
@@ -55,6 +55,7 @@ def audit_at_scale(
     """
     from tqdm.auto import tqdm
 
+    check_audit_options(depth, top_k, n_suspects)
     options = dict(
         num_negatives=num_negatives, perc_pos=perc_pos, max_fn_rate=max_fn_rate, estimate_fn=True,
         fn_estimator=estimator, fn_detector=detector, seed=seed,

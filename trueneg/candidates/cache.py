@@ -4,15 +4,18 @@ Each model identity gets a folder; each run that encodes new texts appends one s
 (``keys-<id>.npy`` with hex BLAKE2 digests of the texts, ``emb-<id>.npy`` with their vectors).
 A second run over the same texts reads every vector from disk and encodes nothing; a run over
 a partly new corpus encodes only the new texts. Shards are written atomically (vectors first,
-keys last), so a crash never leaves a readable but incomplete shard.
+keys last), so a crash never leaves a readable but incomplete shard; a shard that cannot be read
+anyway (a damaged disk, a truncated copy) is ignored with a warning naming its path.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,12 @@ def text_keys(texts: list[str]) -> np.ndarray:
     return np.array([hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts], dtype="S32")
 
 
+def check_cache_dir(cache_dir: object) -> None:
+    """Raise ``ValueError`` if ``cache_dir`` names an existing file (checked before any encoding)."""
+    if isinstance(cache_dir, (str, os.PathLike)) and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        raise ValueError(f"{cache_dir}: the embedding cache (cache_dir, --cache-dir) must be a folder, not a file")
+
+
 class EmbeddingCache:
     """Embeddings of one model identity, stored under ``folder/<hash of identity>``.
 
@@ -39,6 +48,7 @@ class EmbeddingCache:
     """
 
     def __init__(self, folder: str | os.PathLike, identity: str) -> None:
+        check_cache_dir(folder)
         self.identity = identity
         self.folder = Path(folder) / hashlib.sha256(identity.encode()).hexdigest()[:24]
 
@@ -51,14 +61,20 @@ class EmbeddingCache:
         missing = np.ones(len(texts), dtype=bool)
         out: np.ndarray | None = None
         for keys_path, emb_path in self._shards():
-            shard_keys = np.load(keys_path)
+            try:
+                shard_keys = np.load(keys_path)
+                vectors = np.load(emb_path, mmap_mode="r")
+                if len(vectors) != len(shard_keys) or vectors.ndim != 2:
+                    raise ValueError(f"{len(vectors)} vectors for {len(shard_keys)} keys")
+            except (OSError, ValueError, EOFError) as exc:
+                warnings.warn(f"{keys_path}: unreadable embedding cache shard ignored ({exc}); delete it", stacklevel=2)
+                continue
             order = np.argsort(shard_keys)
             pos = np.searchsorted(shard_keys, keys, sorter=order)
             pos = np.minimum(pos, len(shard_keys) - 1)
             hit = missing & (shard_keys[order[pos]] == keys)
             if not hit.any():
                 continue
-            vectors = np.load(emb_path, mmap_mode="r")
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[hit] = vectors[order[pos[hit]]]
@@ -68,10 +84,21 @@ class EmbeddingCache:
         return out, missing
 
     def add(self, texts: list[str], vectors: np.ndarray) -> None:
-        """Store ``vectors`` for ``texts`` as a new shard."""
+        """Store ``vectors`` for ``texts`` as a new shard.
+
+        Under an exclusive lock on the folder, the texts another run stored meanwhile are left out, so
+        two runs encoding the same corpus at once write one shard, not two.
+        """
         if len(texts) == 0:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _, missing = self.lookup(texts)
+            if missing.any():
+                self._write([t for t, m in zip(texts, missing) if m], np.asarray(vectors)[missing])
+
+    def _write(self, texts: list[str], vectors: np.ndarray) -> None:
         meta = self.folder / "identity.json"
         if not meta.exists():
             with atomic_path(meta) as tmp:

@@ -38,6 +38,8 @@ from tqdm.auto import tqdm
 from trueneg.data.dataset import DataError
 from trueneg.io import atomic_path
 
+PLURAL = {"query": "queries", "document": "documents"}
+
 ID_COLUMNS = ("id", "_id", "doc_id", "query_id", "corpus_id")
 VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "emb")
 _NORM_TOLERANCE = 1e-4
@@ -311,9 +313,9 @@ def encode_to_store(
     work = EncodeShard(encoder, texts, kind)
     bounds = [(start, min(start + shard_size, len(texts))) for start in range(0, len(texts), shard_size)]
     if map_shards is None:
-        shards = (work(a, b) for a, b in tqdm(bounds, desc=f"Encoding {kind}s", disable=not show_progress))
+        shards = (work(a, b) for a, b in tqdm(bounds, desc=f"Encoding {PLURAL[kind]}", disable=not show_progress))
     else:
-        shards = map_shards(work, bounds, desc=f"Encoding {kind}s")
+        shards = map_shards(work, bounds, desc=f"Encoding {PLURAL[kind]}")
     with atomic_path(target) as tmp:
         store = None
         for (start, stop), vectors in zip(bounds, shards):

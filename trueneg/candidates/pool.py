@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.candidates.cache import check_cache_dir
 from trueneg.candidates.dense import dense_search, pair_scores
 from trueneg.candidates.encoders import as_encoder
 from trueneg.candidates.hybrid import reciprocal_rank_fusion
@@ -99,6 +100,7 @@ def retrieve_candidates(
     """
     if retriever not in RETRIEVERS:
         raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+    check_cache_dir(cache_dir)
     query_ids = data.mined_query_ids()
     if not query_ids:
         raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from trueneg.data.readers import decoded_lines, read_jsonl, read_table, text_fie
 QUERY_COLUMNS = ("query", "anchor", "question")
 POSITIVE_COLUMNS = ("pos", "positive", "positives", "document", "passage")
 NEGATIVE_COLUMNS = ("neg", "negative", "negatives")
+PLURAL = {"query": "queries", "document": "documents"}
+LABEL_COLUMNS = ("label", "labels", "score", "scores", "relevance", "grade", "rel")
 
 
 def _read_beir_records(path: Path, kind: str, strict: bool = False) -> tuple[list[str], list[str], list[str]]:
@@ -44,14 +47,15 @@ def _read_beir_records(path: Path, kind: str, strict: bool = False) -> tuple[lis
             if strict:
                 raise DataError(
                     f"{path}:{number}: field 'text': empty {kind} text for id {rid!r} (without --strict, "
-                    f"empty {kind}s are skipped with a warning)"
+                    f"empty {PLURAL[kind]} are skipped with a warning)"
                 )
             skipped.append(rid)
             continue
         ids.append(rid)
         texts.append(text)
     if not ids:
-        raise DataError(f"{path}: no {kind}s found" + (f" ({len(skipped)} empty ones skipped)" if skipped else ""))
+        skipped_note = f" ({len(skipped)} empty ones skipped)" if skipped else ""
+        raise DataError(f"{path}: no {PLURAL[kind]} found{skipped_note}")
     if skipped:
         shown = ", ".join(repr(i) for i in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         warnings.warn(
@@ -173,31 +177,73 @@ def _as_texts(value: Any, where: str) -> list[str]:
     return out
 
 
-def _pick_columns(columns: list[str], where: str) -> tuple[str, list[str], list[str]]:
-    """Choose the query, positive and judged-negative columns of a pair table."""
+@dataclass(frozen=True)
+class Columns:
+    """Which columns of a pair table hold what; None fields are guessed from the column names.
+
+    Attributes:
+        query: the query text column.
+        positives: columns of positive document text(s) (with ``label``: the document column).
+        negatives: columns of judged-negative document text(s).
+        label: a relevance column: each row is then one (query, document, label) judgment, label > 0
+            a positive and 0 a judged negative.
+    """
+
+    query: str | None = None
+    positives: tuple[str, ...] | None = None
+    negatives: tuple[str, ...] | None = None
+    label: str | None = None
+
+
+def _pick_columns(columns: list[str], where: str, given: Columns) -> tuple[str, list[str], list[str], str | None]:
+    """Choose the query, positive, judged-negative and label columns of a pair table; refuse ambiguous guesses."""
+    named = [given.query, *(given.positives or ()), *(given.negatives or ()), given.label]
+    missing = [c for c in named if c is not None and c not in columns]
+    if missing:
+        raise DataError(f"{where}: no column {missing[0]!r}; columns are {columns}")
     lowered = {c.lower(): c for c in columns}
-    query = next((lowered[c] for c in QUERY_COLUMNS if c in lowered), columns[0] if columns else None)
-    if query is None or len(columns) < 2:
-        raise DataError(f"{where}: expected a query column and at least one positive column, got {columns}")
-    negatives = [c for c in columns if c.lower().startswith(NEGATIVE_COLUMNS) or c.lower() == "neg"]
-    positives = [c for c in columns if c != query and c.lower().startswith(POSITIVE_COLUMNS)]
-    if not positives:
-        positives = [c for c in columns if c != query and c not in negatives]
-    if not positives:
-        raise DataError(f"{where}: no positive column among {columns}")
-    return query, positives, negatives
+    query = given.query or next((lowered[c] for c in QUERY_COLUMNS if c in lowered), None)
+    if query is None:
+        raise DataError(f"{where}: no query column among {columns}; name it (query_column / --query-column)")
+    label = given.label
+    if label is None:
+        looks_like_label = [c for c in columns if c.lower() in LABEL_COLUMNS]
+        if looks_like_label and given.positives is None:
+            raise DataError(
+                f"{where}: column {looks_like_label[0]!r} looks like a relevance label, not a document; pass "
+                f"label_column={looks_like_label[0]!r} (--label-column) and the document column "
+                "(positive_columns / --positive-column)"
+            )
+    negatives = list(given.negatives) if given.negatives is not None else [
+        c for c in columns if c.lower().startswith(NEGATIVE_COLUMNS) or c.lower() == "neg"]  # fmt: skip
+    taken = {query, label, *negatives}
+    if given.positives is not None:
+        positives = list(given.positives)
+    else:
+        positives = [c for c in columns if c not in taken and c.lower().startswith(POSITIVE_COLUMNS)]
+        others = [c for c in columns if c not in taken]
+        if not positives and len(others) == 1:
+            positives = others  # one text column beside the query: unambiguous
+        elif not positives:
+            raise DataError(
+                f"{where}: cannot tell which of {others} hold positive documents; name them "
+                "(positive_columns / --positive-column)"
+            )
+    if label is not None and len(positives) != 1:
+        raise DataError(f"{where}: with a label column, name exactly one document column, got {positives}")
+    return query, positives, negatives, label
 
 
 def _pairs_to_data(
-    records: Iterable[tuple[int, dict[str, Any]]], source: str, corpus: RetrievalData | None
+    records: Iterable[tuple[int, dict[str, Any]]], source: str, corpus: RetrievalData | None, given: Columns
 ) -> RetrievalData:
     """Build a :class:`RetrievalData` from (line, record) pairs of query + positives [+ negatives]."""
     doc_ids = list(corpus.doc_ids) if corpus else []
     doc_texts = list(corpus.doc_texts) if corpus else []
     doc_by_text = {t: i for i, t in zip(doc_ids, doc_texts)}
     query_by_text: dict[str, str] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    columns: tuple[str, list[str], list[str]] | None = None
+    qrels: dict[str, dict[str, int | float]] = {}
+    columns: tuple[str, list[str], list[str], str | None] | None = None
 
     def doc_id_for(text: str) -> str:
         if text not in doc_by_text:
@@ -209,8 +255,8 @@ def _pairs_to_data(
     for number, record in records:
         where = f"{source}:{number}"
         if columns is None:
-            columns = _pick_columns(list(record), source)
-        qcol, pcols, ncols = columns
+            columns = _pick_columns(list(record), source, given)
+        qcol, pcols, ncols, lcol = columns
         query = _as_texts(record.get(qcol), f"{where}: field {qcol!r}")
         if len(query) != 1:
             raise DataError(f"{where}: field {qcol!r}: missing or not a single query text")
@@ -219,6 +265,20 @@ def _pairs_to_data(
             raise DataError(f"{where}: no positive text in fields {pcols}")
         qid = query_by_text.setdefault(query[0], f"q{len(query_by_text)}")
         judged = qrels.setdefault(qid, {})
+        if lcol is not None:
+            grade = (
+                _grade(Path(source), number, str(record.get(lcol, "")).strip())
+                if record.get(lcol) is not None
+                else None
+            )
+            if grade is None:
+                raise DataError(f"{where}: field {lcol!r}: missing label")
+            for text in positives:
+                doc = doc_id_for(text)
+                if doc in judged and judged[doc] != grade:
+                    raise DataError(f"{where}: the pair (query, {text[:40]!r}) is labeled again with another grade")
+                judged[doc] = grade
+            continue
         for text in positives:
             judged[doc_id_for(text)] = 1
         for c in ncols:
@@ -226,6 +286,8 @@ def _pairs_to_data(
                 judged.setdefault(doc_id_for(text), 0)
     if not qrels:
         raise DataError(f"{source}: no rows found")
+    if not any(g > 0 for docs in qrels.values() for g in docs.values()):
+        raise DataError(f"{source}: no row has a positive label (> 0) in column {columns[3]!r}")
     return RetrievalData(doc_ids, doc_texts, list(query_by_text.values()), list(query_by_text), qrels, source=source)
 
 
@@ -250,20 +312,28 @@ def load_corpus(path: str | Path) -> RetrievalData:
     return RetrievalData(ids, texts, [], [], {}, source=str(path))
 
 
-def load_pairs(path: str | Path, corpus: str | Path | None = None) -> RetrievalData:
+def load_pairs(path: str | Path, corpus: str | Path | None = None, columns: Columns | None = None) -> RetrievalData:
     """Load a pair file: one row per query with its positive text(s), as JSONL, CSV or Parquet.
 
-    The query column is ``query``/``anchor``/``question`` (else the first column). Positive
-    columns are ``pos``/``positive*``/``document``/``passage`` (else every other column) and may
-    hold a text or a list of texts. ``neg``/``negative*`` columns become judged negatives. Without
-    ``corpus`` the collection is the set of all texts in the file; with it, positives are matched
-    to corpus documents by exact text and added when absent.
+    Columns are named by ``columns`` (:class:`Columns`; CLI ``--query-column``, ``--positive-column``,
+    ``--negative-column``, ``--label-column``) or guessed from their names: the query column is
+    ``query``/``anchor``/``question``; positive columns ``pos``/``positive*``/``document``/``passage``
+    (or the one other column when there is exactly one), each holding a text or a list of texts;
+    ``neg``/``negative*`` columns become judged negatives. A guess that is not clear is refused with
+    the option to set, never mined: no query column, several unnamed text columns, or a column that
+    looks like a relevance label (``label``, ``score``, ...: ``query,doc,label`` rows need
+    ``label_column="label"`` and ``positives=("doc",)``; label > 0 is a positive, 0 a judged negative).
+    Without ``corpus`` the collection is the set of all texts in the file; with it, positives are
+    matched to corpus documents by exact text and added when absent.
+
+    Example:
+        >>> load_pairs("pairs.csv", columns=Columns(query="q", positives=("doc",), label="label"))  # doctest: +SKIP
     """
     background = load_corpus(corpus) if corpus is not None else None
-    return _pairs_to_data(read_table(path), str(path), background)
+    return _pairs_to_data(read_table(path), str(path), background, columns or Columns())
 
 
-def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None) -> RetrievalData:
+def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None, columns: Columns | None = None) -> RetrievalData:
     """Build data from a Hugging Face ``datasets.Dataset`` of (query, positive[, ...]) columns.
 
     ``corpus`` is an optional list of extra document texts that serve as negative candidates.
@@ -280,18 +350,25 @@ def from_hf_dataset(dataset: Any, corpus: Iterable[str] | None = None) -> Retrie
         unique = list(dict.fromkeys(texts))
         background = RetrievalData([f"d{i}" for i in range(len(unique))], unique, [], [], {}, source="corpus")
     records: Iterator[tuple[int, dict[str, Any]]] = enumerate(iter(dataset), start=1)
-    return _pairs_to_data(records, "dataset", background)
+    return _pairs_to_data(records, "dataset", background, columns or Columns())
 
 
 def load_data(
-    path: str | Path, split: str = "train", corpus: str | Path | None = None, strict: bool = False
+    path: str | Path,
+    split: str = "train",
+    corpus: str | Path | None = None,
+    strict: bool = False,
+    columns: Columns | None = None,
 ) -> RetrievalData:
-    """Load a BEIR folder or a pair file, whichever ``path`` is (``strict``: see :func:`load_beir`)."""
+    """Load a BEIR folder or a pair file, whichever ``path`` is (``strict``: see :func:`load_beir`;
+    ``columns``: see :class:`Columns`, pair files only)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
         if corpus is not None:
             raise DataError(f"{path}: --corpus applies to pair files; a BEIR folder has its own corpus.jsonl")
+        if columns is not None and columns != Columns():
+            raise DataError(f"{path}: column options apply to pair files; a BEIR folder has fixed fields")
         return load_beir(path, split, strict=strict)
-    return load_pairs(path, corpus)
+    return load_pairs(path, corpus, columns)

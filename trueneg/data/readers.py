@@ -37,7 +37,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            raise DataError(f"{path}:{number}: malformed JSON ({exc.msg}; line column {exc.colno})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
         yield number, obj

@@ -17,20 +17,26 @@ from trueneg.candidates.pool import retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 
 METRICS = {"ndcg@10": "ndcg_cut_10", "recall@100": "recall_100", "mrr@10": "recip_rank"}
+NO_JUDGED_NEGATIVES = "the qrels hold no judged negative (grade 0): judged-only metrics would rank positives only"
 
 
 @dataclass
 class EvalResult:
-    """Mean metrics (``ndcg@10``, ``recall@100``, ``mrr@10`` and ``judged_only`` versions) and per-query values."""
+    """Mean metrics (``ndcg@10``, ``recall@100``, ``mrr@10`` and ``judged_only`` versions) and per-query values.
+
+    ``judged_only`` is None when the qrels hold no judged negative (grade 0): the condensed list then
+    holds only positives and every metric on it is near 1, which says nothing.
+    """
 
     metrics: dict[str, float]
-    judged_only: dict[str, float]
+    judged_only: dict[str, float] | None
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.metrics,
             "judged_only": self.judged_only,
+            **({} if self.judged_only is not None else {"judged_only_note": NO_JUDGED_NEGATIVES}),
             "queries": len(self.per_query),
             "per_query": self.per_query,
         }
@@ -66,6 +72,8 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, floa
     condensed = {q: {d: s for d, s in docs.items() if d in qrels[q]} for q, docs in run.items()}
     judged = _measure(qrels, condensed)
     mean = {name: round(float(np.mean([v[name] for v in per_query.values()])), 5) for name in METRICS}
+    if not any(g == 0 for docs in qrels.values() for g in docs.values()):
+        return EvalResult(mean, None, per_query)
     judged_mean = {name: round(float(np.mean([v[name] for v in judged.values()])), 5) for name in METRICS}
     for q in per_query:
         per_query[q].update({f"judged_only_{name}": value for name, value in judged[q].items()})
@@ -90,6 +98,8 @@ def evaluate(
         >>> result = evaluate(load_beir("../shared/data/scifact", "test"))  # doctest: +SKIP
         >>> result.metrics["ndcg@10"]  # doctest: +SKIP
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 100:
+        raise ValueError(f"depth must be an integer of at least 100 (Recall@100 needs the top 100), got {depth!r}")
     pool = retrieve_candidates(
         data,
         model,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trueneg.labels.validate import check_pred_probs
+from trueneg.validation import check_range
 
 FILTERS = ("both", "prune_by_noise_rate", "prune_by_class", "confident_learning")
 
@@ -185,6 +186,7 @@ def find_label_issues(
     """
     if filter_by not in FILTERS:
         raise ValueError(f"filter_by must be one of {FILTERS}, got {filter_by!r}")
+    check_range("k", k, low=1, integer=True)
     probs, labels = check_pred_probs(pred_probs, labels)
     n, n_classes = probs.shape
     rows = np.arange(n)

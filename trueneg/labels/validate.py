@@ -1,8 +1,10 @@
 """Make real prediction files usable, or refuse them with a reason.
 
 Handled with a warning: float16/float32 input (computed in float64), values a hair outside
-[0, 1] (clipped), rows that do not sum to 1 (renormalized), and logits or log-probabilities passed
-by mistake (any value below ``-tol`` or above ``1 + tol``: a softmax is applied). Refused with a
+[0, 1] (clipped, then renormalized: a file whose values all lie in [-0.05, 1.05] with rows summing
+to 1 within 0.05 is probabilities with rounding noise, whatever one entry says), rows that do not
+sum to 1 (renormalized), and logits or log-probabilities passed by mistake (anything else with a
+value below ``-tol`` or above ``1 + tol``: a softmax is applied). Refused with a
 ``ValueError``: wrong shapes, NaN or infinity, all-zero rows, non-integer or out-of-range labels.
 """
 
@@ -61,7 +63,12 @@ def check_pred_probs(pred_probs: np.ndarray, labels: np.ndarray, tol: float = 1e
         bad = np.argwhere(~np.isfinite(probs))[0]
         raise ValueError(f"pred_probs has NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
     labels = check_labels(labels, len(probs), probs.shape[1])
-    if probs.min() < -tol or probs.max() > 1 + tol:
+    noisy_probabilities = (
+        probs.min() >= -0.05
+        and probs.max() <= 1.05
+        and float(np.abs(np.clip(probs, 0, 1).sum(axis=1) - 1).max()) < 0.05
+    )
+    if not noisy_probabilities and (probs.min() < -tol or probs.max() > 1 + tol):
         warnings.warn(
             f"pred_probs range over [{probs.min():.3g}, {probs.max():.3g}]: they look like logits; "
             "applied a softmax over each row",

@@ -1,7 +1,7 @@
 """Step 3 of the pipeline: false-negative filters, sampling and teacher rescoring."""
 
 from trueneg.mining.filters import anchor_scores, near_duplicates, topk_abs, topk_margin_pos, topk_perc_pos
-from trueneg.mining.mine import DROP_REASONS, RETRIEVERS, mine, mine_negatives
+from trueneg.mining.mine import DROP_REASONS, RETRIEVERS, explain_empty, mine, mine_negatives
 from trueneg.mining.result import FORMATS, MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
 from trueneg.mining.stream import ENGINES, mine_to_file
@@ -14,6 +14,7 @@ __all__ = [
     "SAMPLING",
     "MiningResult",
     "anchor_scores",
+    "explain_empty",
     "mine",
     "mine_negatives",
     "mine_to_file",

@@ -12,7 +12,9 @@ sampling.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
 from trueneg.mining.teacher import teacher_scores
 from trueneg.pu import estimate_false_negatives
+from trueneg.validation import check_range
 
 DROP_REASONS = (
     "labeled_positive",
@@ -39,11 +42,16 @@ DROP_REASONS = (
 )
 
 
-def _check_options(
-    num_negatives: int, retriever: str, sampling: str, backend: str, range_min: int, range_max: int
+def _looks_like_path(value: str | os.PathLike) -> bool:
+    text = os.fspath(value)
+    return text.startswith((".", "/", "~")) or text.count("/") >= 2  # "org/name" is a hub id, not a path
+
+
+def check_options(
+    num_negatives: int, retriever: str, sampling: str, backend: str, range_min: int, range_max: int, **numbers: Any
 ) -> None:
-    if num_negatives < 1:
-        raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
+    """Raise ``ValueError`` naming the first option of :func:`mine_negatives` outside its domain."""
+    check_range("num_negatives", num_negatives, low=1, integer=True)
     if retriever not in RETRIEVERS:
         raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
     if sampling not in SAMPLING:
@@ -52,6 +60,20 @@ def _check_options(
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if range_min < 0 or range_max <= range_min:
         raise ValueError(f"need 0 <= range_min < range_max, got range_min={range_min}, range_max={range_max}")
+    for name, value in numbers.items():
+        check_range(name, value, **NUMERIC[name])
+
+
+NUMERIC: dict[str, dict[str, Any]] = {  # the domain of each numeric option
+    "max_score": {},
+    "margin": {},
+    "min_score": {},
+    "perc_pos": {"low": 0.0, "high": 1.0, "low_open": True},
+    "near_duplicate": {"low": 0.0, "high": 1.0, "low_open": True},
+    "simans_a": {"low": 0.0, "low_open": True},
+    "simans_b": {},
+    "max_fn_rate": {"low": 0.0, "high": 1.0},
+}
 
 
 def _stats(values: np.ndarray) -> dict[str, float | int]:
@@ -154,9 +176,14 @@ def mine_negatives(
     """
     started = time.perf_counter()
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
-    _check_options(num_negatives, retriever, sampling, backend, range_min, range_max)
-    if max_fn_rate is not None and not 0.0 <= max_fn_rate <= 1.0:
-        raise ValueError(f"max_fn_rate must be in [0, 1], got {max_fn_rate}")
+    for name, value in (("model", model), ("teacher", teacher)):
+        if isinstance(value, (str, os.PathLike)) and _looks_like_path(value) and not Path(value).exists():
+            raise ValueError(f"{name} {str(value)!r}: no such model folder (nothing is downloaded; give a folder)")
+    check_options(
+        num_negatives, retriever, sampling, backend, range_min, range_max, max_score=max_score, margin=margin,
+        min_score=min_score, perc_pos=perc_pos, near_duplicate=near_duplicate, simans_a=simans_a, simans_b=simans_b,
+        max_fn_rate=max_fn_rate,
+    )  # fmt: skip
     # 1. Candidates, in retrieval order, and the scores the filters read.
     if pool is None:
         pool = retrieve_candidates(
@@ -339,6 +366,37 @@ def mine_negatives(
         negative_scores=neg_scores,
         soft_labels=teacher is not None,
         summary=summary,
+        query_prompt=query_prompt,
+    )
+
+
+REMEDIES = {
+    "fn_probability": "raise max_fn_rate (--max-fn-rate) or widen the window (range_max, --range-max)",
+    "perc_pos": "lower perc_pos (--perc-pos), disable it (--no-perc-pos) or widen the window (--range-max)",
+    "margin": "lower margin (--margin)",
+    "max_score": "raise max_score (--max-score)",
+    "min_score": "lower min_score (--min-score)",
+    "near_duplicate": "raise near_duplicate (--near-duplicate)",
+    "out_of_range": "widen the window (range_max, --range-max)",
+}
+
+
+def explain_empty(summary: dict[str, Any]) -> str:
+    """Why a mining run emitted no negative at all, and what to change, from its summary."""
+    dropped = {k: v for k, v in summary["dropped"].items() if v and k in REMEDIES}
+    biggest = sorted(dropped, key=lambda k: -dropped[k])
+    counts = ", ".join(f"{k}: {dropped[k]}" for k in biggest) or "none"
+    fn = summary.get("false_negatives") or {}
+    target = (
+        f" (max_fn_rate {fn['max_fn_rate']}: no candidate in the window meets it)"
+        if fn.get("max_fn_rate") is not None
+        else ""
+    )
+    remedy = "; or ".join(REMEDIES[k] for k in biggest[:2]) or "widen the window (range_max, --range-max)"
+    return (
+        f"no negative was emitted for any of {summary['queries']} queries: the filters dropped every candidate in "
+        f"the window {summary['range']}{target}; dropped per rule: {counts}. Try: {remedy}. "
+        "To write the empty output anyway, pass allow_empty / --allow-empty."
     )
 
 
@@ -359,13 +417,24 @@ def _fn_cutoff(
 
 
 def mine(
-    data: Any, model: Any = None, *, format: str = "flagembedding", split: str = "train", **options: Any
-) -> list[dict]:
+    data: Any,
+    model: Any = None,
+    *,
+    format: str = "flagembedding",
+    split: str = "train",
+    corpus: Any = None,
+    columns: Any = None,
+    return_dataset: bool = False,
+    **options: Any,
+) -> Any:
     """Mine negatives and return the output rows of ``format``, as ``trueneg mine`` writes them.
 
-    ``data`` is a :class:`~trueneg.data.RetrievalData`, a BEIR folder or pair file path, or a
-    Hugging Face ``datasets.Dataset`` of (query, positive) columns. ``options`` are those of
-    :func:`mine_negatives`.
+    ``data`` is a :class:`~trueneg.data.RetrievalData`, a BEIR folder or pair file path, a Hugging Face
+    ``datasets.Dataset`` of (query, positive) columns, a ``DatasetDict`` (its ``split``), or a pandas
+    ``DataFrame`` of the same columns. ``corpus``: extra documents (a list of texts, or a corpus file
+    path for a pair file) that serve as negative candidates. ``columns``: a
+    :class:`~trueneg.data.Columns` naming the pair columns. ``options`` are those of
+    :func:`mine_negatives`. With ``return_dataset=True`` the rows come back as a ``datasets.Dataset``.
 
     Example:
         >>> import trueneg
@@ -378,7 +447,14 @@ def mine(
     if isinstance(data, RetrievalData):
         loaded = data
     elif isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
-        loaded = load_data(data, split=split)
+        loaded = load_data(data, split=split, corpus=corpus, columns=columns)
     else:
-        loaded = from_hf_dataset(data)
-    return mine_negatives(loaded, model, **options).to_rows(format)
+        if hasattr(data, "keys") and hasattr(data, "column_names") and isinstance(data.column_names, dict):
+            if split not in data:  # a DatasetDict
+                raise ValueError(f"the DatasetDict has no split {split!r}; splits: {list(data.keys())}")
+            data = data[split]
+        if hasattr(data, "to_dict") and hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
+            data = data.to_dict(orient="records")
+        loaded = from_hf_dataset(data, corpus=corpus, columns=columns)
+    result = mine_negatives(loaded, model, **options)
+    return result.to_dataset(format) if return_dataset else result.to_rows(format)

@@ -3,8 +3,12 @@
 Formats (rows are dicts; texts exactly as the corpus gives them):
 
 - ``"flagembedding"``: one row per query, ``{"query", "pos", "neg", "pos_scores", "neg_scores"}``
-  (FlagEmbedding's fine-tuning format). Queries that got no negative at all are left out.
-- ``"triplet"``: ``{"anchor", "positive", "negative"}``, one row per (positive, negative) pair.
+  (FlagEmbedding's fine-tuning format), plus its optional ``"prompt"`` (the query prompt) when the
+  negatives were mined with one. Queries that got no negative at all are left out.
+- ``"triplet"``: ``{"anchor", "positive", "negative"}``, one row per (positive, negative) pair. Each
+  (anchor, positive) repeats once per negative: train with sentence-transformers'
+  ``BatchSamplers.NO_DUPLICATES`` (``trueneg train`` does), or the repeats of a batch become each
+  other's in-batch false negatives.
 - ``"n-tuple"``: ``{"anchor", "positive", "negative_1", ..., "negative_n"}``, one row per positive;
   only queries with all ``n`` negatives (a fixed width is the point of the format).
 - ``"labeled-list"``: ``{"anchor", "docs", "labels"}``, one row per positive, ``docs`` being the
@@ -39,6 +43,7 @@ class MiningResult:
     negative_scores: np.ndarray
     soft_labels: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
+    query_prompt: str | None = None
 
     def negative_ids(self) -> dict[str, list[str]]:
         """Query id -> ids of its mined negatives, hardest first."""
@@ -59,9 +64,8 @@ class MiningResult:
             if not negs or (format == "n-tuple" and len(negs) < width):
                 continue
             if format == "flagembedding":
-                rows.append(
-                    {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
-                )
+                row = {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
+                rows.append({**row, "prompt": self.query_prompt} if self.query_prompt else row)
                 continue
             for p, ps in zip(pos, pos_scores):
                 if format == "triplet":
@@ -78,3 +82,11 @@ class MiningResult:
                     else:
                         rows.append({**row, "labels": [1] + [0] * len(negs)})
         return rows
+
+    def to_dataset(self, format: str = "flagembedding") -> Any:
+        """The rows of ``format`` as a Hugging Face ``datasets.Dataset`` (needs the ``hf`` extra)."""
+        try:
+            from datasets import Dataset
+        except ImportError as exc:
+            raise ImportError(f"to_dataset needs the 'hf' extra: pip install 'trueneg[hf]' ({exc})") from None
+        return Dataset.from_list(self.to_rows(format))

@@ -56,7 +56,7 @@ from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tun
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.io import RowWriter
-from trueneg.mining.mine import DROP_REASONS, _stats, mine_negatives
+from trueneg.mining.mine import DROP_REASONS, NUMERIC, _stats, check_options, explain_empty, mine_negatives
 from trueneg.mining.result import FORMATS
 from trueneg.pu import Evidence, fit_detector
 
@@ -167,6 +167,7 @@ def mine_to_file(
     fn_estimator: str = "roc",
     fn_detector: Any = "multi",
     seed: int = 0,
+    allow_empty: bool = True,
     show_progress: bool = True,
     **filters: Any,
 ) -> dict[str, Any]:
@@ -189,6 +190,7 @@ def mine_to_file(
         num_negatives / range_min / range_max / max_fn_rate / estimate_fn / fn_estimator / fn_detector / seed and
             ``filters`` (``sampling``, ``perc_pos``, ``margin``, ``max_score``, ``min_score``,
             ``near_duplicate``, ``simans_a``, ``simans_b``): as in :func:`mine_negatives`.
+        allow_empty: with False, raise (and write nothing) when no query gets a negative.
 
     Returns:
         The summary (as ``mine_negatives``' summary, plus ``index``, ``chunks``, ``engine``,
@@ -205,13 +207,14 @@ def mine_to_file(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if max_fn_rate is not None and not 0.0 <= max_fn_rate <= 1.0:
-        raise ValueError(f"max_fn_rate must be in [0, 1], got {max_fn_rate}")
     unknown = set(filters) - set(FILTER_OPTIONS)
     if unknown:
         raise TypeError(f"mine_to_file got unexpected options: {', '.join(sorted(unknown))}")
     RowWriter(output)  # validates the suffix before any work
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
+    numbers = {k: v for k, v in filters.items() if k in NUMERIC}
+    check_options(num_negatives, "dense", filters.get("sampling", "top"), backend, range_min, range_max,
+                  max_fn_rate=max_fn_rate, **numbers)  # fmt: skip
     options = dict(
         num_negatives=num_negatives, range_min=range_min, range_max=range_max, max_fn_rate=max_fn_rate,
         estimate_fn=estimate_fn, fn_estimator=fn_estimator, fn_detector=fn_detector, seed=seed, **filters,
@@ -233,7 +236,9 @@ def mine_to_file(
         for rows, chunk_parts in run(miner, info["bounds"], ray_workers, show_progress, "Mining chunks"):
             writer.write(rows)
             parts.append(chunk_parts)
-    summary = _merge(parts, data, miner.query_ids, miner, info["fit_on"])
+        summary = _merge(parts, data, miner.query_ids, miner, info["fit_on"])
+        if not allow_empty and writer.rows_written == 0:
+            raise ValueError(explain_empty(summary))  # before the rename: nothing is written
     summary.update(
         source=data.source,
         retriever="dense",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.encoders import as_encoder, is_encoder, resolve_model
+from trueneg.candidates.encoders import as_encoder, is_encoder, load_model, resolve_model
 
 TEACHER_TYPES = ("auto", "bi-encoder", "cross-encoder")
 
@@ -61,9 +61,7 @@ def teacher_scores(
         d_vec = encoder.encode([doc_texts[i] for i in used_d], "document")
         return np.einsum("ij,ij->i", q_vec[q_pos], d_vec[d_pos]).astype(np.float32)
     if isinstance(teacher, str):
-        from sentence_transformers import CrossEncoder
-
-        teacher = CrossEncoder(resolve_model(teacher))
+        teacher = load_model(teacher, cross_encoder=True)
     pairs = [(query_texts[q], doc_texts[d]) for q, d in zip(query_index, doc_index)]
     scores = teacher.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True)
     return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, -1]

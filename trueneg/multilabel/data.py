@@ -21,8 +21,30 @@ def _open_text(path: Path) -> list[str]:
         raise DataError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
 
 
+def _sparse_row(text: str, width: int, path: Path, number: int) -> list[float]:
+    """A sparse ARFF row ``{i v, j w, ...}`` as a dense list of ``width`` values."""
+    if not text.endswith("}"):
+        raise DataError(f"{path}:{number}: sparse row does not end with '}}'")
+    row = [0.0] * width
+    body = text[1:-1].strip()
+    for item in body.split(",") if body else []:
+        parts = item.split()
+        if len(parts) != 2:
+            raise DataError(f"{path}:{number}: sparse entry {item.strip()!r} is not 'index value'")
+        try:
+            index, value = int(parts[0]), float(parts[1])
+        except ValueError:
+            raise DataError(f"{path}:{number}: sparse entry {item.strip()!r} is not numeric") from None
+        if not 0 <= index < width:
+            raise DataError(f"{path}:{number}: sparse index {index} outside the {width} attributes")
+        row[index] = value
+    return row
+
+
 def load_mulan(arff: str | Path, xml: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(X, Y, label_names)`` from a dense numeric MULAN ARFF and its label XML.
+    """``(X, Y, label_names)`` from a numeric MULAN ARFF (dense or sparse rows) and its label XML.
+
+    Sparse rows (``{index value, ...}``, MULAN's larger sets) list only the non-zero attributes.
 
     Example:
         >>> X, Y, names = load_mulan("../shared/data/multilabel/yeast.orig.arff.gz",
@@ -52,7 +74,8 @@ def load_mulan(arff: str | Path, xml: str | Path) -> tuple[np.ndarray, np.ndarra
                 in_data = True
             continue
         if text.startswith("{"):
-            raise DataError(f"{arff}:{number}: sparse ARFF rows are not supported")
+            rows.append(_sparse_row(text, len(attributes), arff, number))
+            continue
         fields = text.split(",")
         if len(fields) != len(attributes):
             raise DataError(f"{arff}:{number}: expected {len(attributes)} values, got {len(fields)}")

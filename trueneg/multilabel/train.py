@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trueneg.multilabel.losses import LOSSES
-from trueneg.pu import TIcE
+from trueneg.pu import ROCTail
 
 
 def _check_xy(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -30,16 +31,19 @@ def _check_xy(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, n
 
 
 def estimate_label_priors(X: np.ndarray, observed: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Class prior ``P(y_j = 1)`` of every label with :class:`~trueneg.pu.TIcE` on the features.
+    """Class prior ``P(y_j = 1)`` of every label with :class:`~trueneg.pu.ROCTail` on the standardized features.
 
-    Labels with fewer than 2 annotated positives fall back to their observed frequency.
+    Standardizing first lets the logistic regression behind the estimate converge (unstandardized
+    MULAN features gave convergence warnings and a 13x slower fit). Labels with fewer than 2
+    annotated positives fall back to their observed frequency.
     """
     X, observed = _check_xy(X, observed)
+    X = StandardScaler().fit_transform(X)
     priors = observed.mean(0).astype(float)
     for j in range(observed.shape[1]):
         s = observed[:, j].astype(bool)
         if 2 <= s.sum() <= len(s) - 2:
-            priors[j] = TIcE(n_bootstrap=0, random_state=seed).fit(X, s).prior_
+            priors[j] = ROCTail(n_bootstrap=0, random_state=seed).fit(X, s).prior_
     return priors
 
 
@@ -150,19 +154,22 @@ def find_missing_labels(probabilities: np.ndarray, observed: np.ndarray, seed: i
     """Rank unannotated pairs by predicted probability and estimate how many are missing per label.
 
     ``probabilities`` should be out-of-sample (e.g. cross-validated) predictions. The count per
-    label is ``n_annotated * (1 - c) / c`` with the label frequency ``c`` from TIcE on that
-    label's probabilities.
+    label is ``n_annotated * (1 - c) / c`` with one label frequency ``c`` for all labels, from
+    :class:`~trueneg.pu.ROCTail` over every (sample, label) pair. A separate ``c`` per label was
+    tried and dropped: on labels with few annotations it falls to its floor (the observed rate), and
+    then every unannotated sample counts as missing (measured with half the positives hidden:
+    4.2x the true count on yeast and 3.2x on scene with per-label TIcE, 2.7x and 2.0x with per-label
+    ROCTail, 1.4x and 2.0x pooled).
     """
     probs = np.asarray(probabilities, dtype=np.float64)
     observed = np.asarray(observed)
     if probs.shape != observed.shape:
         raise ValueError(f"probabilities {probs.shape} and observed {observed.shape} differ in shape")
     expected = np.zeros(observed.shape[1])
-    for j in range(observed.shape[1]):
-        s = observed[:, j].astype(bool)
-        if 2 <= s.sum() <= len(s) - 2:
-            c = TIcE(n_bootstrap=0, random_state=seed, min_subset=10).fit(probs[:, [j]], s).label_frequency_
-            expected[j] = s.sum() * (1 - c) / c
+    s = observed.ravel().astype(bool)
+    if 2 <= s.sum() <= len(s) - 2:
+        c = ROCTail(n_bootstrap=0, random_state=seed).fit(probs.ravel()[:, None], s).label_frequency_
+        expected = observed.sum(axis=0) * (1 - c) / c
     samples, labels = np.nonzero(observed == 0)
     values = probs[samples, labels]
     order = np.argsort(-values, kind="stable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,13 @@ from trueneg.recommendation.metrics import evaluate_topk
 from trueneg.recommendation.missing import MissingPositiveModel, find_missing_positives, fit_missing_positives
 from trueneg.recommendation.model import MatrixFactorization
 from trueneg.recommendation.samplers import SAMPLERS, HardSampler, NegativeSampler, make_sampler
+from trueneg.validation import check_range
+
+ROW_BYTES = 96  # memory per written negative: the int64 draw, its id string and its list slot
+
+
+def _physical_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def split_interactions(data: Interactions, split: str = "leave-last-out", test_fraction: float = 0.2, seed: int = 0):
@@ -41,6 +49,8 @@ def train_recommender(
         >>> log = load_interactions("../shared/data/ml-100k")  # doctest: +SKIP
         >>> model, summary = train_recommender(log, sampler="fn-aware")  # doctest: +SKIP
     """
+    check_range("k", k, low=1, integer=True)
+    check_range("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     parts = split_interactions(data, split, test_fraction, seed)
     model = MatrixFactorization(seed=seed, **params).fit(parts.train)
     metrics = evaluate_topk(model.score(), parts.train, parts.test, k)
@@ -65,6 +75,7 @@ def draw_negatives(
     model: MatrixFactorization | None = None,
     num_negatives: int = 1,
     seed: int = 0,
+    show_progress: bool = False,
     **sampler_kwargs: Any,
 ) -> tuple[np.ndarray, NegativeSampler]:
     """``(len(train), num_negatives)`` negatives for every interaction of ``train``, and the fitted sampler.
@@ -73,16 +84,33 @@ def draw_negatives(
     """
     fitted = make_sampler(sampler, **sampler_kwargs).fit(train)
     if isinstance(fitted, HardSampler):
-        model = model or MatrixFactorization(seed=seed).fit(train)
+        model = model or MatrixFactorization(seed=seed, show_progress=show_progress).fit(train)
         fitted.refresh(model.score_tensor)
     return fitted.sample(train.users, train.items, np.random.default_rng(seed), num_negatives), fitted
 
 
 def recommend_negatives(
-    data: Interactions, sampler: str = "fn-aware", num_negatives: int = 5, seed: int = 0, **sampler_kwargs: Any
+    data: Interactions,
+    sampler: str = "fn-aware",
+    num_negatives: int = 5,
+    seed: int = 0,
+    show_progress: bool = False,
+    **sampler_kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Rows ``{user, item, negatives}``: ``num_negatives`` sampled negatives for every interaction of ``data``."""
-    negatives, _ = draw_negatives(data, sampler, None, num_negatives, seed, **sampler_kwargs)
+    """Rows ``{user, item, negatives}``: ``num_negatives`` sampled negatives for every interaction of ``data``.
+
+    Refused before any work when the rows would not fit in half of this machine's memory (about
+    ``ROW_BYTES`` bytes per negative once written out as Python rows).
+    """
+    check_range("num_negatives", num_negatives, low=1, integer=True)
+    need = len(data) * num_negatives * ROW_BYTES
+    budget = _physical_memory() // 2
+    if need > budget:
+        raise ValueError(
+            f"{num_negatives} negatives for each of {len(data)} interactions need about {need / 2**30:.1f} GiB, "
+            f"more than half of this machine's memory ({budget / 2**30:.1f} GiB); ask for fewer negatives"
+        )
+    negatives, _ = draw_negatives(data, sampler, None, num_negatives, seed, show_progress, **sampler_kwargs)
     users, items = data.user_ids[data.users], data.item_ids[data.items]
     names = data.item_ids[negatives]
     return [
@@ -111,6 +139,7 @@ def audit_interactions(
     estimator: str = "tice",
     model: MatrixFactorization | None = None,
     seed: int = 0,
+    show_progress: bool = False,
 ) -> RecommendationAudit:
     """How many unlabeled pairs are missing positives, how many of each sampler's negatives are, and which.
 
@@ -118,8 +147,9 @@ def audit_interactions(
     is the mean probability (PU model of :mod:`trueneg.recommendation.missing`) that the drawn
     items are missing positives, next to their mean model score (hardness).
     """
+    check_range("n_suspects", n_suspects, low=0, integer=True)
     missing = fit_missing_positives(data, estimator, seed=seed)
-    model = model or MatrixFactorization(seed=seed).fit(data)
+    model = model or MatrixFactorization(seed=seed, show_progress=show_progress).fit(data)
     scores = model.score()
     probability = missing.probability_matrix()
     per_sampler = {}

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from trueneg.data.dataset import DataError
-from trueneg.data.readers import _decoded_lines
+from trueneg.data.readers import decoded_lines
 
 USER_COLUMNS = ("user", "user_id", "userid", "uid")
 ITEM_COLUMNS = ("item", "item_id", "itemid", "movieid", "iid")
@@ -132,7 +132,7 @@ def _pick(columns: list[str], aliases: tuple[str, ...], path: Path, what: str, r
 
 def _locate_bad_line(path: Path, delimiter: str, n_fields: int) -> DataError:
     """Find the first line with a wrong field count or bad encoding (slow path, errors only)."""
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path):
         got = len(line.split(delimiter))
         if got != n_fields:
             return DataError(f"{path}:{number}: expected {n_fields} fields separated by {delimiter!r}, got {got}")
@@ -145,7 +145,7 @@ def _read_text_table(path: Path, delimiter: str, names: tuple[str, ...] | None) 
     import pyarrow.csv as pacsv
 
     if names is None:
-        header = next(iter(_decoded_lines(path)), (1, ""))[1]
+        header = next(iter(decoded_lines(path)), (1, ""))[1]
         if not header.strip():
             raise DataError(f"{path}:1: empty file, expected a header row")
         names, skip = tuple(h.strip() for h in header.split(delimiter)), 1

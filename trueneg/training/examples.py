@@ -12,6 +12,8 @@ file has them, soft-label scores (positive first). The format is recognised from
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,9 @@ def _scores(path: Path, number: int, record: dict[str, Any], name: str, expected
         raise DataError(f"{path}:{number}: field {name!r} must be a list of numbers")
     if len(value) != expected:
         raise DataError(f"{path}:{number}: field {name!r} has {len(value)} values, expected {expected}")
+    bad = next((i for i, v in enumerate(value) if not math.isfinite(v)), None)
+    if bad is not None:
+        raise DataError(f"{path}:{number}: field {name!r} item {bad} is {value[bad]}; soft labels must be finite")
     return [float(v) for v in value]
 
 
@@ -111,21 +116,29 @@ def _format_of(path: Path, number: int, record: dict[str, Any]) -> str:
     )
 
 
-def load_examples(path: str | Path) -> TrainingExamples:
+def load_examples(path: str | Path | Any) -> TrainingExamples:
     """Training examples from a `trueneg mine` output file (.jsonl or .parquet), format auto-detected.
+
+    ``path`` may also be rows already in memory: a Hugging Face ``datasets.Dataset`` (as
+    ``trueneg.mine(..., return_dataset=True)`` returns) or a list of row dicts.
 
     Example:
         >>> examples = load_examples("negatives.jsonl")  # doctest: +SKIP
         >>> examples.anchors[0], examples.positives[0], examples.negatives[0][:2]  # doctest: +SKIP
     """
-    path = Path(path)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        records = read_table(path)
+    else:
+        records = enumerate(iter(path), start=1)
+        path = Path("<dataset>")
     anchors: list[str] = []
     positives: list[str] = []
     negatives: list[list[str]] = []
     scores: list[list[float] | None] = []
     triplet_index: dict[tuple[str, str], int] = {}
     fmt = None
-    for number, record in read_table(path):
+    for number, record in records:
         this = _format_of(path, number, record)
         fmt = fmt or this
         if this != fmt:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
-from trueneg.io import atomic_dir
+from trueneg.io import atomic_dir, check_writable
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
 
@@ -64,7 +68,7 @@ def _audit_prior(audit_json: str | os.PathLike) -> float:
 
 
 def train(
-    examples: str | os.PathLike | TrainingExamples,
+    examples: str | os.PathLike | TrainingExamples | Any,
     model: Any = None,
     *,
     output_dir: str | os.PathLike,
@@ -88,16 +92,20 @@ def train(
     seed: int = 0,
     device: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
     """Fine-tune ``model`` on a `trueneg mine` output with one of :data:`~trueneg.training.modules.LOSSES`.
 
     Args:
-        examples: a mined file (any output format, .jsonl or .parquet) or loaded :class:`TrainingExamples`.
+        examples: a mined file (any output format, .jsonl or .parquet), loaded :class:`TrainingExamples`, or
+            rows in memory (a ``datasets.Dataset`` such as ``trueneg.mine(..., return_dataset=True)``).
         model: model name or path (``None``/``"default"`` = the offline all-MiniLM-L6-v2).
-        output_dir: the trained model is saved here (with ``checkpoints/`` and ``trueneg_train.json``);
-            written to a temporary folder beside it and renamed at the end, so an interrupted run
-            leaves no half-written model. An existing folder is an error unless ``overwrite``.
+        output_dir: the trained model is saved here (with ``trueneg_train.json``); written to a
+            temporary folder beside it and renamed at the end, so an interrupted run leaves no
+            half-written model. An existing folder is an error unless ``overwrite``.
         loss: ``"mnrl"`` (InfoNCE, in-batch + mined negatives), ``"fn-masked"`` (drops candidates the
             guide scores above the positive minus ``margin``), ``"debiased"`` (Chuang et al. with
             ``class_prior``, or the ``estimated_fn_rate`` of ``audit_json``), ``"distill"`` (KL to the
@@ -108,9 +116,16 @@ def train(
         train_layers: fine-tune only the top N transformer layers (faster on CPU; ``None`` = all).
         guide: for ``"fn-masked"``: ``"self"`` (the student's detached scores) or ``"base"`` (a frozen
             copy of the starting model, one more forward pass per step).
-        checkpoint_steps: save a checkpoint every N steps (``None``/0: none); the last two are kept.
+        checkpoint_steps: save a checkpoint every N steps (``None``/0: none) in ``.NAME.checkpoints/``
+            beside ``output_dir``, the last two kept; they exist only to resume an interrupted run
+            and are deleted once the model is written (the finished model carries no optimizer state).
+        resume: continue from the latest checkpoint of an interrupted run with the same ``output_dir``.
+        query_prompt / document_prompt: prompts prepended to the anchors / to the documents.
         seed: seeds batching and any sampling; training on CPU is deterministic given it.
         device: ``"cpu"``, ``"cuda"``, ...; default: a GPU when present, else the CPU.
+
+    Non-finite inputs are refused (soft labels, when read) and training stops with an error, writing
+    nothing, at the first step whose loss is not finite.
 
     Example:
         >>> result = train("negatives.jsonl", output_dir="model", loss="debiased", class_prior=0.03)  # doctest: +SKIP
@@ -122,11 +137,11 @@ def train(
         from datasets import Dataset
     except ImportError as exc:
         raise ImportError(f"training needs the 'train' extra: pip install 'trueneg[train]' ({exc})") from None
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
     from transformers import PrinterCallback, set_seed
 
-    from trueneg.candidates.encoders import resolve_model
+    from trueneg.candidates.encoders import load_model, resolve_model
 
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
@@ -135,8 +150,13 @@ def train(
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {batch_size}")
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"{output_dir}: output_dir is a file, not a folder")
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{output_dir}: exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    check_writable(output_dir, "model folder")
+    if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use device='cpu'")
     if loss == "debiased" and class_prior is None:
         class_prior = _audit_prior(audit_json) if audit_json is not None else 0.1
     if not isinstance(examples, TrainingExamples):
@@ -148,7 +168,7 @@ def train(
 
     set_seed(seed)
     model_path = resolve_model(None if model == "default" else model)
-    student = SentenceTransformer(model_path, device=device)
+    student = load_model(model_path, device)
     if max_seq_length is not None:
         student.max_seq_length = max_seq_length
     if train_layers is not None:
@@ -157,73 +177,127 @@ def train(
     if loss == "fn-masked":
         options.update(margin=margin)
         if guide == "base":
-            options["guide"] = SentenceTransformer(model_path, device=device)
+            options["guide"] = load_model(model_path, device)
             options["guide"].max_seq_length = student.max_seq_length
     elif loss == "debiased":
         options.update(class_prior=class_prior)
     elif loss == "distill":
         options.update(temperature=temperature, contrastive_weight=contrastive_weight)
     loss_module = LOSSES[loss](student, **options)
+    loss_module.register_forward_hook(_stop_on_non_finite)
     columns = examples.to_columns(num_negatives, seed)
     if loss != "distill":
         columns.pop("label", None)
     dataset = Dataset.from_dict(columns)
 
     total_steps = max_steps if max_steps is not None else math.ceil(epochs * (len(dataset) // batch_size))
-    with atomic_dir(output_dir) as staging:
-        args = Arguments(
-            output_dir=str(staging / "checkpoints"),
-            num_train_epochs=epochs,
-            max_steps=max_steps if max_steps is not None else -1,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            warmup_steps=round(warmup_ratio * total_steps),
-            batch_sampler="no_duplicates",
-            seed=seed,
-            data_seed=seed,
-            save_strategy="steps" if checkpoint_steps else "no",
-            save_steps=checkpoint_steps or 500,
-            save_total_limit=2,
-            logging_steps=max(1, min(50, (max_steps or 50) // 10)),
-            report_to="none",
-            disable_tqdm=not show_progress,
-            use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
-            dataloader_drop_last=True,
-        )
-        started = time.perf_counter()
-        trainer = SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss_module)
-        if not show_progress:
-            trainer.remove_callback(PrinterCallback)
-        state = trainer.train()
-        seconds = time.perf_counter() - started
-        student.save(str(staging))
-        checkpoints = staging / "checkpoints"
-        if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-            checkpoints.rmdir()
-        settings = {
-            "loss": loss,
-            **{k: v for k, v in options.items() if k != "guide"},
-            "guide": guide if loss == "fn-masked" else None,
-            "num_negatives": num_negatives,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "max_steps": max_steps,
-            "learning_rate": learning_rate,
-            "warmup_ratio": warmup_ratio,
-            "max_seq_length": student.max_seq_length,
-            "train_layers": train_layers,
-            "seed": seed,
-            "data": examples.source,
-            "base_model": model_path,
-        }
-        result = TrainResult(
-            str(output_dir),
-            len(examples),
-            int(trainer.state.global_step),
-            round(seconds, 2),
-            float(state.training_loss) if state.training_loss is not None else None,
-            settings,
-            list(trainer.state.log_history),
-        )
-        (staging / "trueneg_train.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    checkpoints = output_dir.parent / f".{output_dir.name}.checkpoints"
+    last = _latest_checkpoint(checkpoints) if resume else None
+    if resume and last is None:
+        warnings.warn(f"resume: no checkpoint in {checkpoints}; training from the start", stacklevel=2)
+    if not resume and checkpoints.exists():
+        shutil.rmtree(checkpoints)  # a previous run's: starting afresh
+    prompts = {"anchor": query_prompt, **dict.fromkeys([c for c in columns if c != "anchor" and c != "label"],
+                                                         document_prompt)}  # fmt: skip
+    prompts = {k: v for k, v in prompts.items() if v}
+    try:
+        with atomic_dir(output_dir) as staging:
+            args = Arguments(
+                output_dir=str(checkpoints),
+                prompts=prompts or None,
+                num_train_epochs=epochs,
+                max_steps=max_steps if max_steps is not None else -1,
+                per_device_train_batch_size=batch_size,
+                learning_rate=learning_rate,
+                warmup_steps=round(warmup_ratio * total_steps),
+                batch_sampler="no_duplicates",
+                seed=seed,
+                data_seed=seed,
+                save_strategy="steps" if checkpoint_steps else "no",
+                save_steps=checkpoint_steps or 500,
+                save_total_limit=2,
+                logging_steps=max(1, min(50, (max_steps or 50) // 10)),
+                report_to="none",
+                disable_tqdm=True,  # its bar writes the log lines to stdout; _StderrProgress draws one on stderr
+                use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
+                dataloader_drop_last=True,
+            )
+            started = time.perf_counter()
+            trainer = SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss_module)
+            trainer.remove_callback(PrinterCallback)  # it prints to stdout, which belongs to --json
+            if show_progress:
+                trainer.add_callback(_StderrProgress())
+            state = trainer.train(resume_from_checkpoint=str(last) if last else None)
+            seconds = time.perf_counter() - started
+            student.save(str(staging))
+            settings = {
+                "loss": loss,
+                **{k: v for k, v in options.items() if k != "guide"},
+                "guide": guide if loss == "fn-masked" else None,
+                "num_negatives": num_negatives,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "max_steps": max_steps,
+                "learning_rate": learning_rate,
+                "warmup_ratio": warmup_ratio,
+                "max_seq_length": student.max_seq_length,
+                "train_layers": train_layers,
+                "seed": seed,
+                "data": examples.source,
+                "base_model": model_path,
+            }
+            result = TrainResult(
+                str(output_dir),
+                len(examples),
+                int(trainer.state.global_step),
+                round(seconds, 2),
+                float(state.training_loss) if state.training_loss is not None else None,
+                settings,
+                list(trainer.state.log_history),
+            )
+            (staging / "trueneg_train.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    except BaseException:
+        if _latest_checkpoint(checkpoints) is None:  # nothing to resume from: leave nothing behind
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        raise
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the model is written: nothing left to resume
     return result
+
+
+def _stop_on_non_finite(module: Any, inputs: Any, loss: torch.Tensor) -> None:
+    """Forward hook of the loss: raise at the first non-finite value instead of training on into NaN weights."""
+    if not torch.isfinite(loss).all():
+        raise ValueError(
+            f"training stopped: the loss became {loss.detach().float().item()} (not finite); nothing was written. "
+            "Lower the learning rate (--lr) or check the soft labels and texts."
+        )
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    """The ``checkpoint-N`` subfolder of ``folder`` with the largest N, if any."""
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
+
+
+class _StderrProgress(TrainerCallback):
+    """A progress bar and the trainer's log lines (loss, learning rate), both on stderr: stdout is for ``--json``."""
+
+    bar: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.max_steps, desc="Training", unit="step", file=sys.stderr)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if logs and self.bar is not None:
+            line = json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in logs.items()})
+            self.bar.write(line, file=sys.stderr)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
