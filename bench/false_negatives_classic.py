@@ -20,6 +20,8 @@ all-MiniLM-L6-v2 we measure:
   trueneg arms in a window of 300 candidates; "trueneg matched" is the target with the lowest
   contamination among those at least as hard as sentence-transformers' negatives and emitting at
   least as many (per seed);
+- **relabeling**: with ``fn_action="relabel"`` (at ``max_fn_rate=0.05``), how many inferred positives
+  are written and which share of them are hidden positives (precision);
 - **rate**: the detector's estimated share of missing positives among each query's top-10
   unlabeled candidates and among the emitted negatives of each ``max_fn_rate`` arm, its interval,
   and the truth.
@@ -167,8 +169,19 @@ def run_one(name, keep_text, seed, split, data, cache, st_model) -> dict:
             "covered": covered,
         }
     arms["trueneg matched"] = matched_arm(arms)
+    relabel = mine_negatives(data, max_fn_rate=0.05, fn_estimate=wide_est, fn_action="relabel", **common)
+    inferred = [(q, d) for q, docs in relabel.inferred_ids().items() for d in docs]
+    relabeled = {
+        "inferred": len(inferred),
+        "precision": float(split.is_hidden([q for q, _ in inferred], [d for _, d in inferred]).mean())
+        if inferred
+        else float("nan"),
+        "queries": relabel.summary["fn_action"]["queries_relabeled"],
+        **{f"negatives_{k}": v for k, v in score(pairs_of(relabel)).items()},
+    }
     return {"collection": name, "keep": keep_text, "seed": seed, "hidden_in_pool": int(truth.sum()),
             "unlabeled_in_pool": int(len(truth)), "detection": detection, "arms": arms, "rate": rate,
+            "relabel": relabeled,
             "detector": details}  # fmt: skip
 
 
@@ -194,6 +207,11 @@ def write(args, records: list[dict]) -> None:
     ]
     arm_lines = ["| collection | keep | arm | contamination | hardness | negatives | queries without |",
                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+    relabel_lines = [
+        "| collection | keep | inferred positives | queries | precision (hidden positives) | "
+        "negatives' contamination | hardness |",
+        "|---|---|---|---|---|---|---|",
+    ]
     rate_lines = ["| collection | keep | what | estimated | interval | truth | covered (seeds) |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
     summary = {}
@@ -235,7 +253,12 @@ def write(args, records: list[dict]) -> None:
                     f"| {name} | {keep} | {what} | {x['estimate']:.3f} | {interval} | {x['truth']:.3f} "
                     f"| {x['covered']}/{x['seeds']} |"
                 )
-            summary[f"{name} keep={keep}"] = {"detection": det, "arms": arms, "rate": rates}
+            rel = {k: med([r["relabel"][k] for r in group]) for k in group[0]["relabel"]}
+            relabel_lines.append(
+                f"| {name} | {keep} | {rel['inferred']:.0f} | {rel['queries']:.0f} | {rel['precision']:.3f} | "
+                f"{rel['negatives_contamination']:.4f} | {rel['negatives_hardness']:.4f} |"
+            )
+            summary[f"{name} keep={keep}"] = {"detection": det, "arms": arms, "rate": rates, "relabel": rel}
     table = (
         f"all-MiniLM-L6-v2; sparse labels from dense judgments (trueneg.data.sparse_labels, all queries train); "
         f"medians over seeds {args.seeds}. Detection over each query's top-100 unlabeled candidates.\n\n"
@@ -243,6 +266,9 @@ def write(args, records: list[dict]) -> None:
         + f"\n\nContamination (share of emitted negatives that are hidden positives) and hardness (mean cosine), "
         f"10 negatives per query; trueneg arms in a window of {WINDOW}:\n\n"
         + "\n".join(arm_lines)
+        + "\n\nRelabeling (`max_fn_rate=0.05, fn_action='relabel'`: suspects with probability >= 0.5, at most 5 "
+        "per query, become inferred positives):\n\n"
+        + "\n".join(relabel_lines)
         + "\n\nEstimated vs true share of missing positives (multi detector):\n\n"
         + "\n".join(rate_lines)
     )

@@ -247,3 +247,51 @@ def test_audit_cli_reports_detector_and_lists_every_pair(tmp_path: Path, monkeyp
     suspects = report["suspects"]
     assert len(suspects) >= 8 * 30 and {"query_id", "doc_id", "probability"} <= set(suspects[0])
     assert [s["probability"] for s in suspects] == sorted((s["probability"] for s in suspects), reverse=True)
+
+
+@pytest.mark.parametrize("fmt", ["flagembedding", "triplet", "n-tuple", "labeled-list"])
+def test_relabel_writes_inferred_positives_in_every_format(fmt: str) -> None:
+    data, pool, hidden = planted_missing_positives(seed=6)
+    kw = dict(num_negatives=4, pool=pool, range_max=30, show_progress=False, perc_pos=None, near_duplicate=None)
+    result = mine_negatives(data, fn_action="relabel", relabel_probability=0.5, max_inferred=3, **kw)
+    inferred = result.inferred_ids()
+    pairs = [(q, d) for q, docs in inferred.items() for d in docs]
+    assert pairs and np.mean([p in hidden for p in pairs]) > 0.8  # the planted missing positives
+    assert result.summary["fn_action"]["relabeled"] == len(pairs) and all(len(v) <= 3 for v in inferred.values())
+    negatives = result.negative_ids()
+    assert not any(d in negatives[q] for q, d in pairs)  # an inferred positive is never a negative
+    labeled = {q: set(docs) for q, docs in data.qrels.items()}
+    assert not any(d in labeled[q] for q, docs in negatives.items() for d in docs)
+    rows = result.to_rows(fmt)
+    text_of = dict(zip(data.doc_ids, data.doc_texts))
+    if fmt == "flagembedding":
+        assert all(len(r["pos_inferred"]) == len(r["pos"]) == len(r["pos_scores"]) for r in rows)
+        written = {(r["query"], p) for r in rows for p, f in zip(r["pos"], r["pos_inferred"]) if f}
+        assert all(not f for r in rows for f in r["pos_inferred"][: len(labeled[_qid(data, r["query"])])])
+    else:
+        written = {(r["anchor"], r["positive"] if fmt != "labeled-list" else r["docs"][0]) for r in rows
+                   if r["positive_inferred"]}  # fmt: skip
+    query_text = dict(zip(data.query_ids, data.query_texts))
+    expected = {
+        (query_text[q], text_of[d])
+        for q, d in pairs
+        if q in {_qid(data, r.get("query", r.get("anchor"))) for r in rows}
+    }
+    assert written == expected
+    plain = mine_negatives(data, **kw).to_rows(fmt)
+    assert all("pos_inferred" not in r and "positive_inferred" not in r for r in plain)  # default rows unchanged
+
+
+def _qid(data: RetrievalData, text: str) -> str:
+    return data.query_ids[data.query_texts.index(text)]
+
+
+def test_drop_query_leaves_out_queries_with_many_suspects() -> None:
+    data, pool, _ = planted_missing_positives(seed=7)
+    kw = dict(num_negatives=4, pool=pool, range_max=30, show_progress=False)
+    result = mine_negatives(data, fn_action="drop-query", drop_query_count=2, relabel_probability=0.5, **kw)
+    dropped = result.summary["fn_action"]["queries_dropped"]
+    assert 0 < dropped <= len(pool.query_ids)
+    assert len(result.to_rows("flagembedding")) <= len(pool.query_ids) - dropped
+    with pytest.raises(ValueError, match="fn_action must be one of drop, relabel, drop-query"):
+        mine_negatives(data, fn_action="keep", **kw)

@@ -58,6 +58,12 @@ CASES = [
     ("mine {beir} -o " + OUT + " --cache-dir {tmp}/a_file --model default", "cache.*must be a folder, not a file"),
     ("mine {beir} -o " + OUT + " --teacher /nonexistent/model", "teacher '/nonexistent/model': no such model folder"),
     ("mine {beir} -o " + OUT + " --model /nonexistent/model", "model '/nonexistent/model': no such model folder"),
+    ("mine {beir} -o " + OUT + " --judge oracle", "expected cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL"),
+    ("mine {beir} -o " + OUT + " --fn-action keep", "fn_action must be one of drop, relabel, drop-query"),
+    (
+        "mine {beir} -o " + OUT + " --fn-action relabel --judge bi-encoder:default --judgments /sys/j.jsonl",
+        "cannot write the judgments file",
+    ),
     ("audit {beir} -o {tmp}/a_file", "--output-dir is a file"),
     ("audit {beir} -o /sys/audit", "cannot write the audit"),
     # audit and eval options
@@ -73,6 +79,7 @@ CASES = [
     ("recommend negatives {log} -o " + OUT + " -n 0 --sampler uniform", "num_negatives must be at least 1"),
     ("recommend negatives {log} -o " + OUT + " -n 100000000 --sampler uniform", "GiB, more than half"),
     ("recommend train {log} -k 0 --epochs 1", "k must be at least 1"),
+    ("recommend negatives {log} -o " + OUT + " --max-probability -1", "max_probability must be in [0, 1], got -1.0"),
     ("recommend train {log} --epochs 1 -o {tmp}/f.txt", "must end in .npz"),
     ("recommend audit {log} -o /sys/a.json", "cannot write the audit"),
     # training

@@ -58,6 +58,16 @@ err = Console(stderr=True)
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 
+def _judges(specs: list[str] | None) -> list[Any] | None:
+    """The judges of ``--judge`` options, or a clear error."""
+    from trueneg.mining.judges import parse_judge
+
+    try:
+        return [parse_judge(spec) for spec in specs] if specs else None
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 def _silence(quiet: bool) -> None:
     """With -q: no progress bars or info logs from the libraries underneath (model loading, exports)."""
     if not quiet:
@@ -128,6 +138,13 @@ def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
             f"{100 * fn['estimated_fn_rate']:.2f}% of emitted"
             f" ({100 * fn['ci_low']:.2f}–{100 * fn['ci_high']:.2f}%){cutoff}",
         )
+    action = summary.get("fn_action") or {}
+    if action.get("action", "drop") != "drop":
+        table.add_row(
+            f"fn action: {action['action']}",
+            f"{action['relabeled']} inferred positives in {action['queries_relabeled']} queries, "
+            f"{action['queries_dropped']} queries dropped (suspect: probability >= {action['relabel_probability']})",
+        )
     table.add_row("seconds", str(summary["seconds"]))
     if output is not None:
         table.add_row("written", str(output))
@@ -155,9 +172,11 @@ def _run_mine(
         if fmt not in FORMATS:
             raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         check_rows_suffix(output)
-        if scale is not None and (options["retriever"] != "dense" or options["teacher"] is not None):
+        if scale is not None and (
+            options["retriever"] != "dense" or options["teacher"] is not None or options.get("judges")
+        ):
             raise ValueError("the scale options (embeddings files, --index, --max-memory, --engine) need "
-                             "--retriever dense and no --teacher")  # fmt: skip
+                             "--retriever dense, no --teacher and no --judge")  # fmt: skip
         data = load_data(data_path, split=split, corpus=corpus, strict=strict, columns=columns)
         if scale is None:
             result = mine_negatives(data, **options)
@@ -166,7 +185,7 @@ def _run_mine(
                 raise ValueError(explain_empty(summary))
             write_rows(output, result.to_rows(fmt))
         else:
-            unused = ("retriever", "teacher", "teacher_type")
+            unused = ("retriever", "teacher", "teacher_type", "judges", "judge_budget", "judgments_file")
             summary = mine_to_file(
                 data, output, format=fmt, allow_empty=allow_empty, **scale,
                 **{k: v for k, v in options.items() if k not in unused},
@@ -243,6 +262,22 @@ def mine(
         help="False-negative detector for --max-fn-rate: multi (score, similarity to the other positives, BM25, "
         "other queries' labels) or score (score only).",
     ),
+    fn_action: str = typer.Option(
+        "drop",
+        help="Suspected false negatives (detector probability >= --relabel-probability): drop (the filters "
+        "only), relabel (write up to --max-inferred per query as inferred positives) or drop-query (leave out "
+        "queries with at least --drop-query-count suspects).",
+    ),
+    relabel_probability: float = typer.Option(0.5, help="Detector probability from which a candidate is suspect."),
+    max_inferred: int = typer.Option(5, help="relabel: inferred positives per query at most."),
+    drop_query_count: int = typer.Option(3, help="drop-query: suspects that make a query be left out."),
+    judge: list[str] | None = typer.Option(
+        None,
+        help="A judge that re-checks the suspects, in cascade order (repeatable): cross-encoder:MODEL, "
+        "bi-encoder:MODEL or llm:URL#MODEL (an OpenAI-compatible endpoint; answers cached on disk).",
+    ),
+    judge_budget: int | None = typer.Option(None, help="Pairs each judge after the first sees at most."),
+    judgments: Path | None = typer.Option(None, help="Write every judgment (judge, verdict, score) to this .jsonl."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -296,6 +331,13 @@ def mine(
         max_fn_rate=max_fn_rate,
         fn_estimator=fn_estimator,
         fn_detector=detector,
+        fn_action=fn_action,
+        relabel_probability=relabel_probability,
+        max_inferred=max_inferred,
+        drop_query_count=drop_query_count,
+        judges=_judges(judge),
+        judge_budget=judge_budget,
+        judgments_file=judgments,
         query_prompt=query_prompt,
         document_prompt=document_prompt,
         seed=seed,

@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from trueneg.candidates.encoders import BACKENDS
 from trueneg.candidates.pool import RETRIEVERS, CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
+from trueneg.io import check_writable
 from trueneg.mining import filters
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
@@ -39,6 +40,7 @@ DROP_REASONS = (
     "perc_pos",
     "min_score",
     "fn_probability",
+    "judged_relevant",
 )
 
 
@@ -64,6 +66,8 @@ def check_options(
         check_range(name, value, **NUMERIC[name])
 
 
+FnAction = Literal["drop", "relabel", "drop-query"]
+FN_ACTIONS = get_args(FnAction)
 NUMERIC: dict[str, dict[str, Any]] = {  # the domain of each numeric option
     "max_score": {},
     "margin": {},
@@ -73,6 +77,9 @@ NUMERIC: dict[str, dict[str, Any]] = {  # the domain of each numeric option
     "simans_a": {"low": 0.0, "low_open": True},
     "simans_b": {},
     "max_fn_rate": {"low": 0.0, "high": 1.0},
+    "relabel_probability": {"low": 0.0, "high": 1.0},
+    "max_inferred": {"low": 1, "integer": True},
+    "drop_query_count": {"low": 1, "integer": True},
 }
 
 
@@ -114,6 +121,13 @@ def mine_negatives(
     estimate_fn: bool = False,
     fn_estimator: str = "roc",
     fn_detector: Any = "multi",
+    fn_action: FnAction = "drop",
+    relabel_probability: float = 0.5,
+    max_inferred: int = 5,
+    drop_query_count: int = 3,
+    judges: list[Any] | None = None,
+    judge_budget: int | None = None,
+    judgments_file: Any = None,
     seed: int = 0,
     batch_size: int = 32,
     cache_dir: Any = None,
@@ -151,6 +165,18 @@ def mine_negatives(
             ``summary["false_negatives"]["cutoff"]``. It replaces TopK-PercPos (``perc_pos`` is ignored).
         estimate_fn: report the estimated false-negative rate of the emitted negatives even
             without ``max_fn_rate``. fn_estimator: ``"roc"`` (default), ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+        fn_action: what happens to *suspected* false negatives, the window's candidates whose detector
+            probability is at least ``relabel_probability``: ``"drop"`` (default; only the filters
+            act, as before), ``"relabel"`` (up to ``max_inferred`` per query, most probable first,
+            become inferred positives: written after the labeled ones, flagged ``pos_inferred`` /
+            ``positive_inferred``, never emitted as negatives) or ``"drop-query"`` (a query with at
+            least ``drop_query_count`` suspects is left out whole, RLHN's choice for queries whose
+            labels are too incomplete to trust). Both compute the detector (as ``estimate_fn``).
+        judges / judge_budget / judgments_file: a judge cascade (:mod:`trueneg.mining.judges`) after
+            trueneg's probability: suspects are then the candidates every judge flags (each judge
+            sees only what the previous one flagged, at most ``judge_budget`` pairs after the first);
+            with ``fn_action="drop"`` they are dropped (``dropped["judged_relevant"]``). Every
+            judgment goes to ``judgments_file`` (JSONL) when given.
         fn_detector: ``"multi"`` (default: score, leave-one-out similarity to the query's other
             positives, BM25 agreement, other queries' labels), ``"score"`` (the score-only model) or a
             configured :class:`~trueneg.pu.FalseNegativeDetector`.
@@ -182,8 +208,13 @@ def mine_negatives(
     check_options(
         num_negatives, retriever, sampling, backend, range_min, range_max, max_score=max_score, margin=margin,
         min_score=min_score, perc_pos=perc_pos, near_duplicate=near_duplicate, simans_a=simans_a, simans_b=simans_b,
-        max_fn_rate=max_fn_rate,
+        max_fn_rate=max_fn_rate, relabel_probability=relabel_probability, max_inferred=max_inferred,
+        drop_query_count=drop_query_count,
     )  # fmt: skip
+    if fn_action not in FN_ACTIONS:
+        raise ValueError(f"fn_action must be one of {', '.join(FN_ACTIONS)}; got {fn_action!r}")
+    if judgments_file is not None:
+        check_writable(judgments_file, "judgments file")
     # 1. Candidates, in retrieval order, and the scores the filters read.
     if pool is None:
         pool = retrieve_candidates(
@@ -239,7 +270,7 @@ def mine_negatives(
     anchor = filters.anchor_scores(per_query_pos)
 
     estimate = None
-    if max_fn_rate is not None or estimate_fn:
+    if max_fn_rate is not None or estimate_fn or fn_action != "drop" or judges:
         if max_fn_rate is not None:
             perc_pos = None
         estimate = fn_estimate or estimate_false_negatives(
@@ -265,7 +296,7 @@ def mine_negatives(
     if min_score is not None:
         drop["min_score"] = scores < min_score
     counted = ~alive
-    for reason in DROP_REASONS[3:-1]:
+    for reason in ("near_duplicate", "max_score", "margin", "perc_pos", "min_score"):
         drop[reason] &= alive & ~exempt & ~counted
         counted |= drop[reason]
     eligible = alive & ~counted
@@ -286,8 +317,18 @@ def mine_negatives(
         return np.where(chosen_o >= 0, np.take_along_axis(order, np.maximum(chosen_o, 0), axis=1), -1)
 
     fn_summary = None
+    inferred = np.zeros(cand.shape, dtype=bool)
+    dropped_queries = np.zeros(n_q, dtype=bool)
     if estimate is not None:
         probability = np.where(exempt, 0.0, np.nan_to_num(estimate.probability, nan=1.0))
+        suspect = alive & ~exempt & (probability >= relabel_probability)
+        if judges:
+            suspect = _judge(data, pool, suspect, probability, judges, judge_budget, judgments_file)
+            if fn_action == "drop":
+                drop["judged_relevant"] = suspect & eligible
+                eligible &= ~suspect
+        inferred, dropped_queries = _fn_actions(suspect, probability, fn_action, max_inferred, drop_query_count)
+        eligible &= ~inferred & ~dropped_queries[:, None]
         if max_fn_rate is not None:
             if fn_cutoff is None:
                 cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, max_fn_rate)
@@ -351,6 +392,13 @@ def mine_negatives(
             "negative": _stats(neg_scores[have]),
         },
         "false_negatives": fn_summary,
+        "fn_action": {
+            "action": fn_action,
+            "relabel_probability": relabel_probability,
+            "relabeled": int(inferred.sum()),
+            "queries_relabeled": int(inferred.any(axis=1).sum()),
+            "queries_dropped": int(dropped_queries.sum()),
+        },
         "texts_encoded": pool.texts_encoded,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -367,6 +415,9 @@ def mine_negatives(
         soft_labels=teacher is not None,
         summary=summary,
         query_prompt=query_prompt,
+        inferred=[cand[i][inferred[i]] for i in range(n_q)] if fn_action == "relabel" else None,
+        inferred_scores=[scores[i][inferred[i]] for i in range(n_q)] if fn_action == "relabel" else None,
+        dropped_queries=dropped_queries,
     )
 
 
@@ -398,6 +449,45 @@ def explain_empty(summary: dict[str, Any]) -> str:
         f"the window {summary['range']}{target}; dropped per rule: {counts}. Try: {remedy}. "
         "To write the empty output anyway, pass allow_empty / --allow-empty."
     )
+
+
+def _judge(
+    data: RetrievalData,
+    pool: CandidatePool,
+    suspect: np.ndarray,
+    probability: np.ndarray,
+    judges: list[Any],
+    budget: int | None,
+    record: Any,
+) -> np.ndarray:
+    """The suspects that every judge of the cascade flags (the first stage is trueneg's probability)."""
+    from trueneg.mining.judges import JudgeItem, run_cascade
+
+    rows, cols = np.nonzero(suspect)
+    first_positive = {q: d for q, d in zip(pool.positive_query[::-1], pool.positive_doc[::-1])}
+    items = [
+        JudgeItem(pool.query_ids[r], data.doc_ids[pool.candidates[r, c]], pool.query_texts[r],
+                  data.doc_texts[first_positive[r]], data.doc_texts[pool.candidates[r, c]], float(probability[r, c]))
+        for r, c in zip(rows, cols)
+    ]  # fmt: skip
+    flagged, _ = run_cascade(items, list(judges), budget, record) if items else (np.zeros(0, dtype=bool), [])
+    out = np.zeros(suspect.shape, dtype=bool)
+    out[rows[flagged], cols[flagged]] = True
+    return out
+
+
+def _fn_actions(
+    suspect: np.ndarray, probability: np.ndarray, action: str, max_inferred: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(inferred positives mask, dropped queries mask)`` of ``fn_action`` over the suspects."""
+    if action == "relabel":
+        order = np.argsort(-np.where(suspect, probability, -np.inf), axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(order.shape[1])[None, :], axis=1)
+        return suspect & (rank < max_inferred), np.zeros(len(suspect), dtype=bool)
+    if action == "drop-query":
+        return np.zeros(suspect.shape, dtype=bool), suspect.sum(axis=1) >= count
+    return np.zeros(suspect.shape, dtype=bool), np.zeros(len(suspect), dtype=bool)
 
 
 def _fn_cutoff(

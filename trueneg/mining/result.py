@@ -14,6 +14,11 @@ Formats (rows are dicts; texts exactly as the corpus gives them):
 - ``"labeled-list"``: ``{"anchor", "docs", "labels"}``, one row per positive, ``docs`` being the
   positive followed by the negatives and ``labels`` 1 then 0s.
 
+With ``fn_action="relabel"``, inferred positives follow the labeled ones: in ``pos`` (scores in
+``pos_scores``) with a list of booleans ``pos_inferred`` aligned with ``pos`` (flagembedding), or as
+extra rows with ``positive_inferred: true`` (the other formats); without it the rows are as before.
+With ``fn_action="drop-query"`` the queries with too many suspects have no rows.
+
 With a teacher, the rows carry soft labels as in sentence-transformers' ``output_scores``:
 triplet and n-tuple rows gain a ``scores`` list (positive first), and labeled-list rows carry
 ``scores`` (teacher scores) instead of ``labels``.
@@ -44,6 +49,9 @@ class MiningResult:
     soft_labels: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     query_prompt: str | None = None
+    inferred: list[np.ndarray] | None = None
+    inferred_scores: list[np.ndarray] | None = None
+    dropped_queries: np.ndarray | None = None
 
     def negative_ids(self) -> dict[str, list[str]]:
         """Query id -> ids of its mined negatives, hardest first."""
@@ -55,33 +63,51 @@ class MiningResult:
             raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
         rows: list[dict[str, Any]] = []
         width = self.negatives.shape[1]
+        relabel = self.inferred is not None
         for qi, query in enumerate(self.query_texts):
+            if self.dropped_queries is not None and self.dropped_queries[qi]:
+                continue
             keep = self.negatives[qi] >= 0
             negs = [self.doc_texts[d] for d in self.negatives[qi][keep]]
             neg_scores = [round(float(s), 6) for s in self.negative_scores[qi][keep]]
             pos = [self.doc_texts[d] for d in self.positives[qi]]
             pos_scores = [round(float(s), 6) for s in self.positive_scores[qi]]
+            flags = [False] * len(pos)
+            if relabel:
+                pos += [self.doc_texts[d] for d in self.inferred[qi]]
+                pos_scores += [round(float(s), 6) for s in self.inferred_scores[qi]]
+                flags += [True] * len(self.inferred[qi])
             if not negs or (format == "n-tuple" and len(negs) < width):
                 continue
             if format == "flagembedding":
                 row = {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
+                if relabel:
+                    row["pos_inferred"] = flags
                 rows.append({**row, "prompt": self.query_prompt} if self.query_prompt else row)
                 continue
-            for p, ps in zip(pos, pos_scores):
+            for p, ps, flag in zip(pos, pos_scores, flags):
+                extra = {"positive_inferred": flag} if relabel else {}
                 if format == "triplet":
                     for n, ns in zip(negs, neg_scores):
-                        row = {"anchor": query, "positive": p, "negative": n}
+                        row = {"anchor": query, "positive": p, "negative": n, **extra}
                         rows.append({**row, "scores": [ps, ns]} if self.soft_labels else row)
                 elif format == "n-tuple":
                     row = {"anchor": query, "positive": p, **{f"negative_{i + 1}": n for i, n in enumerate(negs)}}
+                    row.update(extra)
                     rows.append({**row, "scores": [ps, *neg_scores]} if self.soft_labels else row)
                 else:
-                    row = {"anchor": query, "docs": [p, *negs]}
+                    row = {"anchor": query, "docs": [p, *negs], **extra}
                     if self.soft_labels:
                         rows.append({**row, "scores": [ps, *neg_scores]})
                     else:
                         rows.append({**row, "labels": [1] + [0] * len(negs)})
         return rows
+
+    def inferred_ids(self) -> dict[str, list[str]]:
+        """Query id -> ids of its inferred positives (``fn_action="relabel"``), in retrieval order."""
+        if self.inferred is None:
+            return {}
+        return {q: [self.doc_ids[d] for d in row] for q, row in zip(self.query_ids, self.inferred) if len(row)}
 
     def to_dataset(self, format: str = "flagembedding") -> Any:
         """The rows of ``format`` as a Hugging Face ``datasets.Dataset`` (needs the ``hf`` extra)."""

@@ -62,7 +62,10 @@ from trueneg.pu import Evidence, fit_detector
 
 ENGINES = ("local", "ray")
 LEXICAL_MAX_DOCS = 200_000  # above this the streamed detector leaves out the BM25 signals
-FILTER_OPTIONS = ("sampling", "perc_pos", "margin", "max_score", "min_score", "near_duplicate", "simans_a", "simans_b")
+FILTER_OPTIONS = (
+    "sampling", "perc_pos", "margin", "max_score", "min_score", "near_duplicate", "simans_a", "simans_b",
+    "fn_action", "relabel_probability", "max_inferred", "drop_query_count",
+)  # fmt: skip
 _SUMMED = (
     "candidates",
     "not_sampled",
@@ -309,7 +312,11 @@ def scaled_miner(
             threads=_thread_counts(), index=search_index,
         )  # fmt: skip
         fit_on = None
-        if options.get("max_fn_rate") is not None or options.get("estimate_fn"):
+        if (
+            options.get("max_fn_rate") is not None
+            or options.get("estimate_fn")
+            or options.get("fn_action", "drop") != "drop"
+        ):
             fit_on = _fit_fn(miner, data, query_ids, fn_sample, options.get("fn_estimator", "roc"), seed, options)
         per_query = width * 160 + corpus.dim * 8
         chunk = chunk_queries or int(np.clip((budget // 8) // per_query, 64, 8192))
@@ -482,6 +489,11 @@ def _merge(
         "positive": _stats(np.concatenate([p["positive"] for p in parts])),
         "anchor_positive": _stats(np.concatenate([p["anchor"] for p in parts])),
         "negative": _stats(np.concatenate([p["negative"] for p in parts])),
+    }
+    actions = [p["summary"]["fn_action"] for p in parts]
+    summary["fn_action"] = {
+        **{k: actions[0][k] for k in ("action", "relabel_probability")},
+        **{k: sum(a[k] for a in actions) for k in ("relabeled", "queries_relabeled", "queries_dropped")},
     }
     summary["false_negatives"] = None
     if miner.fn_model is not None:

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from trueneg.pu import KM2, ElkanNoto, TIcE, unlabeled_posterior
+from trueneg.pu import ESTIMATORS, label_frequency_estimator, unlabeled_posterior
 from trueneg.recommendation.data import Interactions
 
-ESTIMATORS = {"tice": TIcE, "elkan-noto": ElkanNoto, "km2": KM2}
 FEATURES = ("knn", "popularity", "activity")
 
 
@@ -120,8 +119,7 @@ def fit_missing_positives(
         >>> model.probability([0]).shape  # doctest: +SKIP
         (1, 1682)
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
+    fitted_estimator = label_frequency_estimator(estimator, n_bootstrap, seed)  # checks the name first
     features = PairFeatures(data)
     rng = np.random.default_rng(seed)
     total = data.n_users * data.n_items
@@ -130,8 +128,7 @@ def fit_missing_positives(
     if s.sum() < 2 or (~s).sum() < 2:
         raise ValueError("the sample holds fewer than 2 labeled or 2 unlabeled pairs; cannot estimate")
     classifier = LogisticRegression(max_iter=1000).fit(X, s)
-    kwargs = {"n_bootstrap": n_bootstrap if estimator != "km2" else min(n_bootstrap, 20), "random_state": seed}
-    fitted = ESTIMATORS[estimator](**kwargs).fit(X, s)
+    fitted = fitted_estimator.fit(X, s)
     return MissingPositiveModel(features, classifier, fitted.label_frequency_, fitted.label_frequency_ci_, estimator)
 
 

@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from trueneg.mining.sampling import sample_negatives
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.missing import MissingPositiveModel, fit_missing_positives
+from trueneg.validation import check_range
 
 Scorer = Callable[[np.ndarray], torch.Tensor]
 
@@ -109,6 +110,7 @@ class HardSampler(NegativeSampler):
         self.simans_b = simans_b
 
     def fit(self, train: Interactions) -> HardSampler:
+        check_range("simans_a", self.simans_a, low=0.0, low_open=True)
         if not 0 <= self.range_min < self.range_max:
             raise ValueError(f"need 0 <= range_min < range_max, got {self.range_min} and {self.range_max}")
         super().fit(train)
@@ -177,6 +179,7 @@ class FalseNegativeAwareSampler(HardSampler):
         self.seed = seed
 
     def fit(self, train: Interactions) -> FalseNegativeAwareSampler:
+        check_range("max_probability", self.max_probability, low=0.0, high=1.0)
         super().fit(train)
         self.missing_ = self.missing_model or fit_missing_positives(train, self.estimator, seed=self.seed)
         self.probability_ = self.missing_.probability_matrix()
