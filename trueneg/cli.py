@@ -705,18 +705,26 @@ def _sampler_options(sampler: str, range_min: int, range_max: int, sampling: str
 @recommend_app.command(name="train")
 def recommend_train(
     data: Path = typer.Argument(..., help=_LOG_HELP),
+    model: str = typer.Option("mf", help="mf (matrix factorisation: --loss, --sampler) or als (implicit's ALS)."),
     split: str = typer.Option("leave-last-out", help="leave-last-out or random."),
     test_fraction: float = typer.Option(0.2, help="random split: share of each user's interactions held out."),
-    loss: str = typer.Option("bpr", help="bpr or relmf (clipped inverse-propensity pointwise loss)."),
-    sampler: str = typer.Option("fn-aware", help="BPR negatives: uniform, popularity, hard or fn-aware."),
+    test: Path | None = typer.Option(None, help="Score this held-out log instead of splitting DATA."),
+    loss: str = typer.Option("bpr", help="mf: bpr or relmf (clipped inverse-propensity pointwise loss)."),
+    sampler: str = typer.Option("fn-aware", help="mf/bpr negatives: uniform, popularity, hard or fn-aware."),
     range_min: int = typer.Option(0, help="hard/fn-aware: skip this many top-ranked candidates."),
     range_max: int = typer.Option(200, help="hard/fn-aware: sample among candidates ranked below this."),
     sampling: str = typer.Option("random", help="hard/fn-aware: random, top or simans within the window."),
     max_probability: float = typer.Option(0.03, help="fn-aware: drop candidates more likely missing positives."),
     factors: int = typer.Option(64, help="Latent factors."),
-    epochs: int = typer.Option(30, help="Passes over the interactions."),
-    lr: float = typer.Option(5e-3, "--lr", help="Adam learning rate."),
-    reg: float = typer.Option(1e-4, help="L2 penalty on the factors."),
+    epochs: int = typer.Option(30, help="mf: passes over the interactions."),
+    lr: float = typer.Option(5e-3, "--lr", help="mf: Adam learning rate."),
+    reg: float | None = typer.Option(None, help="L2 penalty on the factors [mf: 1e-4, als: 0.1]."),
+    alpha: float = typer.Option(1.0, help="als: confidence 1 + alpha * r of an interaction."),
+    iterations: int = typer.Option(15, help="als: alternating least-squares sweeps."),
+    fn_weighting: bool = typer.Option(
+        True, "--fn-weighting/--no-fn-weighting", help="als: relabel each user's likeliest missing positives."
+    ),
+    relabel_top: int = typer.Option(2, help="als: missing positives relabeled per user."),
     k: int = typer.Option(20, "-k", help="Cut-off of Recall@k and NDCG@k."),
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Save the factors and ids as .npz."),
@@ -724,7 +732,7 @@ def recommend_train(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train matrix factorisation on a holdout split and report Recall@k and NDCG@k on the held-out items."""
+    """Train a recommender on a holdout split (or all of DATA with --test) and report Recall@k and NDCG@k."""
     _silence(quiet)
     from trueneg.data import DataError
     from trueneg.recommendation import load_interactions, save_factors, train_recommender
@@ -734,15 +742,23 @@ def recommend_train(
         if output is not None:
             check_factors_path(output)
         log = load_interactions(data, min_rating=min_rating)
-        model, summary = train_recommender(
-            log, split=split, test_fraction=test_fraction, k=k, seed=seed, loss=loss, sampler=sampler,
-            sampler_kwargs=_sampler_options(sampler, range_min, range_max, sampling, max_probability),
-            factors=factors, epochs=epochs, lr=lr, reg=reg, show_progress=not quiet,
-        )  # fmt: skip
+        held_out = load_interactions(test, min_rating=min_rating) if test is not None else None
+        if model == "als":
+            params = dict(factors=factors, alpha=alpha, iterations=iterations, fn_weighting=fn_weighting,
+                          relabel_top=relabel_top, **({} if reg is None else {"regularization": reg}))  # fmt: skip
+        else:
+            params = dict(
+                loss=loss, sampler=sampler, factors=factors, epochs=epochs, lr=lr, show_progress=not quiet,
+                sampler_kwargs=_sampler_options(sampler, range_min, range_max, sampling, max_probability),
+                **({} if reg is None else {"reg": reg}),
+            )  # fmt: skip
+        fitted, summary = train_recommender(
+            log, model=model, split=split, test_fraction=test_fraction, test=held_out, k=k, seed=seed, **params
+        )
         if output is not None:
-            save_factors(output, model, log)
+            save_factors(output, fitted, log)
             summary["output"] = str(output)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(str(exc))
     _print_mapping("trueneg recommend train", summary, as_json)
 

@@ -1,5 +1,6 @@
 """Implicit feedback (recommendation): an item a user never interacted with is unlabeled, not disliked."""
 
+from trueneg.recommendation.als import FalseNegativeAwareALS
 from trueneg.recommendation.api import (
     RecommendationAudit,
     audit_interactions,
@@ -31,6 +32,7 @@ __all__ = [
     "LOSSES",
     "SAMPLERS",
     "SPLITS",
+    "FalseNegativeAwareALS",
     "FalseNegativeAwareSampler",
     "HardSampler",
     "Interactions",

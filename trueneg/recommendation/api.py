@@ -32,41 +32,72 @@ def split_interactions(data: Interactions, split: str = "leave-last-out", test_f
     return random_holdout(data, test_fraction, seed)
 
 
+MODELS = ("mf", "als")
+
+
 def train_recommender(
     data: Interactions,
     *,
+    model: str = "mf",
     split: str = "leave-last-out",
     test_fraction: float = 0.2,
+    test: Interactions | None = None,
     k: int = 20,
     seed: int = 0,
     **params: Any,
-) -> tuple[MatrixFactorization, dict[str, Any]]:
-    """Hold out a split, train :class:`MatrixFactorization` (``params``) on the rest, score the holdout.
+) -> tuple[Any, dict[str, Any]]:
+    """Hold out a split (or take ``test``), train a model on the rest, score the held-out items.
+
+    ``model="mf"``: :class:`MatrixFactorization` (BPR or Rel-MF; ``params`` are its own);
+    ``model="als"``: :class:`~trueneg.recommendation.als.FalseNegativeAwareALS` (``implicit``'s ALS
+    with false-negative-aware relabeling on by default; ``fn_weighting=False`` turns it off).
+    With ``test`` (a log the user brings), all of ``data`` is trained on and ``test``'s interactions,
+    mapped to ``data``'s ids, are scored (unknown users/items dropped and counted).
 
     Returns the fitted model and a summary: split sizes, Recall@k / NDCG@k and training seconds.
 
     Example:
         >>> log = load_interactions("../shared/data/ml-100k")  # doctest: +SKIP
-        >>> model, summary = train_recommender(log, sampler="fn-aware")  # doctest: +SKIP
+        >>> model, summary = train_recommender(log, model="als")  # doctest: +SKIP
     """
+    from trueneg.recommendation.als import FalseNegativeAwareALS
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
     check_range("k", k, low=1, integer=True)
     check_range("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
-    parts = split_interactions(data, split, test_fraction, seed)
-    model = MatrixFactorization(seed=seed, **params).fit(parts.train)
-    metrics = evaluate_topk(model.score(), parts.train, parts.test, k)
+    dropped = 0
+    if test is None:
+        parts = split_interactions(data, split, test_fraction, seed)
+        train, held_out = parts.train, parts.test
+    else:
+        train, (held_out, dropped) = data, data.align(test)
+        if len(held_out) == 0:
+            raise ValueError(f"{test.source}: none of the test interactions names a user and an item of {data.source}")
+        split = "given test log"
+    fitted = (FalseNegativeAwareALS if model == "als" else MatrixFactorization)(seed=seed, **params).fit(train)
+    metrics = evaluate_topk(fitted.score(), train, held_out, k)
     summary = {
         "source": data.source,
         "users": data.n_users,
         "items": data.n_items,
+        "model": model,
         "split": split,
-        "train_interactions": len(parts.train),
-        "test_interactions": len(parts.test),
-        "loss": model.loss,
-        "sampler": model.sampler if isinstance(model.sampler, str) else type(model.sampler).__name__,
+        "train_interactions": len(train),
+        "test_interactions": len(held_out),
+        **({"test_interactions_dropped": dropped} if test is not None else {}),
+        **(
+            {
+                "loss": fitted.loss,
+                "sampler": fitted.sampler if isinstance(fitted.sampler, str) else type(fitted.sampler).__name__,
+            }
+            if model == "mf"
+            else {"fn_weighting": fitted.fn_weighting, "relabeled": fitted.relabeled_}
+        ),  # fmt: skip
         **metrics,
-        "fit_seconds": model.fit_seconds_,
+        "fit_seconds": fitted.fit_seconds_,
     }
-    return model, summary
+    return fitted, summary
 
 
 def draw_negatives(

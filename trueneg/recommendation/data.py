@@ -68,6 +68,27 @@ class Interactions:
         data = np.ones(len(self), dtype=np.float32)
         return sp.csr_matrix((data, (self.users, self.items)), shape=(self.n_users, self.n_items))
 
+    def align(self, other: Interactions) -> tuple[Interactions, int]:
+        """``other``'s interactions in this log's id space, and how many were dropped (unknown user or item).
+
+        For a held-out log that the user brings: it is scored against a model fit on this log.
+        """
+        user_pos = {u: i for i, u in enumerate(self.user_ids.tolist())}
+        item_pos = {t: i for i, t in enumerate(self.item_ids.tolist())}
+        users = np.array([user_pos.get(u, -1) for u in other.user_ids[other.users].tolist()], dtype=np.int64)
+        items = np.array([item_pos.get(t, -1) for t in other.item_ids[other.items].tolist()], dtype=np.int64)
+        known = (users >= 0) & (items >= 0)
+        aligned = replace(
+            self,
+            users=users[known],
+            items=items[known],
+            ratings=None if other.ratings is None else other.ratings[known],
+            timestamps=None if other.timestamps is None else other.timestamps[known],
+            source=other.source,
+            collapsed=0,
+        )
+        return aligned, int((~known).sum())
+
     def keys(self) -> np.ndarray:
         """Sorted ``user * n_items + item`` codes, for fast membership tests."""
         return np.sort(self.users.astype(np.int64) * self.n_items + self.items)

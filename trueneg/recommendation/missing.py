@@ -88,10 +88,9 @@ class MissingPositiveModel:
 
     def probability(self, users: np.ndarray, label_frequency: float | None = None) -> np.ndarray:
         """``(B, n_items)`` probabilities; NaN for labeled pairs."""
-        X, labeled = self.features.rows(np.asarray(users))
-        g = self.classifier.predict_proba(X.reshape(-1, X.shape[2]))[:, 1].reshape(labeled.shape)
-        p = unlabeled_posterior(g, self.label_frequency if label_frequency is None else label_frequency)
-        return np.where(labeled, np.nan, p).astype(np.float32)
+        g = affinity(self.features, self.classifier, users)
+        p = unlabeled_posterior(np.nan_to_num(g), self.label_frequency if label_frequency is None else label_frequency)
+        return np.where(np.isnan(g), np.nan, p).astype(np.float32)
 
     def probability_matrix(self, chunk: int = 512) -> np.ndarray:
         """``(n_users, n_items)`` probabilities (NaN for labeled pairs), computed ``chunk`` users at a time.
@@ -104,6 +103,32 @@ class MissingPositiveModel:
                 [self.probability(np.arange(s, min(s + chunk, n))) for s in range(0, n, chunk)]
             )
         return self._matrix
+
+
+def fit_affinity(
+    data: Interactions, sample_size: int = 200_000, seed: int = 0
+) -> tuple[PairFeatures, LogisticRegression, np.ndarray, np.ndarray]:
+    """The features of ``data`` and ``g = P(s=1 | x)`` fit on a uniform sample of pairs (plus the sample).
+
+    ``g`` alone orders a user's unlabeled items as the missing-positive probability does (the
+    posterior is increasing in ``g``): enough where only the order matters, without the label
+    frequency's cost.
+    """
+    features = PairFeatures(data)
+    rng = np.random.default_rng(seed)
+    total = data.n_users * data.n_items
+    codes = rng.choice(total, size=min(sample_size, total), replace=False)
+    X, s = features.pairs(codes // data.n_items, codes % data.n_items)
+    if s.sum() < 2 or (~s).sum() < 2:
+        raise ValueError("the sample holds fewer than 2 labeled or 2 unlabeled pairs; cannot estimate")
+    return features, LogisticRegression(max_iter=1000).fit(X, s), X, s
+
+
+def affinity(features: PairFeatures, classifier: LogisticRegression, users: np.ndarray) -> np.ndarray:
+    """``(B, n_items)`` ``g = P(s=1 | x)`` of every item of ``users``; NaN for their labeled pairs."""
+    X, labeled = features.rows(np.asarray(users))
+    g = classifier.predict_proba(X.reshape(-1, X.shape[2]))[:, 1].reshape(labeled.shape)
+    return np.where(labeled, np.nan, g).astype(np.float32)
 
 
 def fit_missing_positives(
@@ -120,14 +145,7 @@ def fit_missing_positives(
         (1, 1682)
     """
     fitted_estimator = label_frequency_estimator(estimator, n_bootstrap, seed)  # checks the name first
-    features = PairFeatures(data)
-    rng = np.random.default_rng(seed)
-    total = data.n_users * data.n_items
-    codes = rng.choice(total, size=min(sample_size, total), replace=False)
-    X, s = features.pairs(codes // data.n_items, codes % data.n_items)
-    if s.sum() < 2 or (~s).sum() < 2:
-        raise ValueError("the sample holds fewer than 2 labeled or 2 unlabeled pairs; cannot estimate")
-    classifier = LogisticRegression(max_iter=1000).fit(X, s)
+    features, classifier, X, s = fit_affinity(data, sample_size, seed)
     fitted = fitted_estimator.fit(X, s)
     return MissingPositiveModel(features, classifier, fitted.label_frequency_, fitted.label_frequency_ci_, estimator)
 

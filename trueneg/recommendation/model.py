@@ -193,15 +193,19 @@ def check_factors_path(path: str | Path) -> None:
     check_writable(path, "factors file")
 
 
-def save_factors(path: str | Path, model: MatrixFactorization, data: Interactions) -> None:
-    """Write the fitted factors, item biases and the user/item ids to an ``.npz`` file, atomically."""
+def save_factors(path: str | Path, model: Any, data: Interactions) -> None:
+    """Write the fitted factors (MF: and item biases) and the user/item ids to an ``.npz`` file, atomically.
+
+    ``model`` is a fitted :class:`MatrixFactorization` or :class:`~trueneg.recommendation.als.FalseNegativeAwareALS`.
+    """
     check_factors_path(path)
+    if hasattr(model, "model_"):
+        arrays = {
+            "user_factors": model.model_.user.detach().numpy(),
+            "item_factors": model.model_.item.detach().numpy(),
+            "item_bias": model.model_.bias.detach().numpy(),
+        }
+    else:
+        arrays = {"user_factors": model.user_factors_, "item_factors": model.item_factors_}
     with atomic_path(path) as tmp, tmp.open("wb") as f:
-        np.savez(
-            f,
-            user_factors=model.model_.user.detach().numpy(),
-            item_factors=model.model_.item.detach().numpy(),
-            item_bias=model.model_.bias.detach().numpy(),
-            user_ids=data.user_ids.astype(str),
-            item_ids=data.item_ids.astype(str),
-        )
+        np.savez(f, **arrays, user_ids=data.user_ids.astype(str), item_ids=data.item_ids.astype(str))
