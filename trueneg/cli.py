@@ -57,6 +57,19 @@ err = Console(stderr=True)
 
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
+# options shared by the commands that read retrieval data (mine, audit; --strict also eval)
+QUERY_COLUMN = typer.Option(None, help="Pair files: the query column [guessed from the names].")
+POSITIVE_COLUMN = typer.Option(
+    None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
+)
+NEGATIVE_COLUMN = typer.Option(None, help="Pair files: a judged-negative column; repeatable.")
+LABEL_COLUMN = typer.Option(
+    None, help="Pair files: a relevance column (> 0 positive, 0 judged negative): one judgment per row."
+)
+STRICT = typer.Option(
+    False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
+)
+
 
 def _judges(specs: list[str] | None) -> list[Any] | None:
     """The judges of ``--judge`` options, or a clear error."""
@@ -211,17 +224,11 @@ def mine(
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Write the output even when the filters leave no negative at all (else: an error)."
     ),
-    query_column: str | None = typer.Option(None, help="Pair files: the query column [guessed from the names]."),
-    positive_column: list[str] | None = typer.Option(
-        None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
-    ),
-    negative_column: list[str] | None = typer.Option(None, help="Pair files: a judged-negative column; repeatable."),
-    label_column: str | None = typer.Option(
-        None, help="Pair files: a relevance column (> 0 positive, 0 judged negative): one judgment per row."
-    ),
-    strict: bool = typer.Option(
-        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
-    ),
+    query_column: str | None = QUERY_COLUMN,
+    positive_column: list[str] | None = POSITIVE_COLUMN,
+    negative_column: list[str] | None = NEGATIVE_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+    strict: bool = STRICT,
     corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
     model: str | None = typer.Option(
         None, help="sentence-transformers model name or path [default: offline all-MiniLM-L6-v2]."
@@ -365,17 +372,11 @@ def audit(
     data: Path = typer.Argument(..., help="BEIR folder, or a pair file (.jsonl/.csv/.parquet) of query + positive(s)."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for report.html and audit.json."),
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
-    query_column: str | None = typer.Option(None, help="Pair files: the query column [guessed from the names]."),
-    positive_column: list[str] | None = typer.Option(
-        None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
-    ),
-    negative_column: list[str] | None = typer.Option(None, help="Pair files: a judged-negative column; repeatable."),
-    label_column: str | None = typer.Option(
-        None, help="Pair files: a relevance column (> 0 positive, 0 judged negative): one judgment per row."
-    ),
-    strict: bool = typer.Option(
-        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
-    ),
+    query_column: str | None = QUERY_COLUMN,
+    positive_column: list[str] | None = POSITIVE_COLUMN,
+    negative_column: list[str] | None = NEGATIVE_COLUMN,
+    label_column: str | None = LABEL_COLUMN,
+    strict: bool = STRICT,
     corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
     model: str | None = typer.Option(None, help="sentence-transformers model [default: offline all-MiniLM-L6-v2]."),
     backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
@@ -612,9 +613,7 @@ def evaluate_model(
     model: str = typer.Argument(..., help="Model path or name; 'default' = the offline all-MiniLM-L6-v2."),
     data: Path = typer.Argument(..., help="BEIR folder."),
     split: str = typer.Option("test", help="qrels split to score."),
-    strict: bool = typer.Option(
-        False, "--strict", help="Refuse documents and queries with empty text instead of skipping them with a warning."
-    ),
+    strict: bool = STRICT,
     backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
     depth: int = typer.Option(100, help="Documents retrieved per query."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),

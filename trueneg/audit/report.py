@@ -270,6 +270,23 @@ def _plots(result: AuditResult) -> tuple[str, str]:
     return scores_uri, curve_uri
 
 
+def _detector_html(detector: dict[str, Any] | None) -> str:
+    """What the fitted detector relies on: each signal's drop in ROC AUC when it is shuffled."""
+    if not detector:
+        return ""
+    rows = "\n".join(
+        f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>"
+        for name, value in sorted(detector["signal_importance"].items(), key=lambda kv: -kv[1])
+    )
+    aucs = ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in detector["oof_auc"].items())
+    return (
+        f"<h2>The detector</h2><p>{html.escape(detector['detector'])} detector, {html.escape(detector['classifier'])} "
+        f"classifier (out-of-fold ROC AUC of the labels: {aucs}). What it relies on: the drop in AUC when one "
+        f"signal is shuffled.</p><table><thead><tr><th>signal</th><th>AUC drop</th></tr></thead><tbody>{rows}"
+        "</tbody></table>"
+    )
+
+
 def render_html(result: AuditResult) -> str:
     """The self-contained HTML report."""
     s = result.summary
@@ -317,6 +334,7 @@ img {{ max-width: 100%; }}
 <h2>False-negative probability by rank (pooling-bias curve)</h2><img alt="probability by rank" src="{curve_uri}">
 <p>Assumption: {esc(s["assumption"])}. Where labels were pooled from top-ranked results, positives deep in the
 ranking are under-labeled and this curve understates them.</p>
+{_detector_html(s.get("detector"))}
 <h2>Most likely missing positives</h2>
 <table><thead><tr><th>#</th><th>P</th><th>rank</th><th>score</th><th>query</th><th>passage</th></tr></thead>
 <tbody>
