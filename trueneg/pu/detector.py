@@ -319,9 +319,7 @@ def estimate_false_negatives(
         >>> est = estimate_false_negatives(pool, data)  # doctest: +SKIP
         >>> est.rate(~est.labeled & (pool.candidates >= 0))  # doctest: +SKIP
     """
-    model = fit_detector(pool, data, detector=detector, estimator=estimator, n_bootstrap=n_bootstrap, seed=seed,
-                         evidence=evidence, out_of_fold=True)  # fmt: skip
-    return model._estimate
+    return _fit_on_pool(pool, data, detector, estimator, n_bootstrap, seed, evidence)[1]
 
 
 def fit_detector(
@@ -333,13 +331,26 @@ def fit_detector(
     n_bootstrap: int = 200,
     seed: int = 0,
     evidence: Evidence | None = None,
-    out_of_fold: bool = False,
 ) -> FalseNegativeDetector:
     """A :class:`FalseNegativeDetector` fit on ``pool`` (e.g. a sample of queries), to ``predict`` other pools.
 
     This is how the streamed path scales the estimate: fit on a sample of queries, applied to every
-    chunk, so a query's probabilities do not depend on which chunk it falls in.
+    chunk, so a query's probabilities do not depend on which chunk it falls in. The evidence it was
+    fit with is kept in ``evidence_``.
     """
+    return _fit_on_pool(pool, data, detector, estimator, n_bootstrap, seed, evidence)[0]
+
+
+def _fit_on_pool(
+    pool: CandidatePool,
+    data: Any,
+    detector: Detector | FalseNegativeDetector,
+    estimator: Estimator,
+    n_bootstrap: int,
+    seed: int,
+    evidence: Evidence | None,
+) -> tuple[FalseNegativeDetector, FalseNegativeEstimate]:
+    """The detector fit on ``pool`` and its out-of-fold estimate there."""
     if evidence is None:
         evidence = Evidence.from_pool(data, pool) if data is not None else Evidence(None, lexical=False)
     if isinstance(detector, FalseNegativeDetector):
@@ -348,9 +359,8 @@ def fit_detector(
         check_choice("detector", detector)
         model = FalseNegativeDetector(detector=detector, estimator=estimator, n_bootstrap=n_bootstrap, seed=seed)
     estimate = model.fit_estimate(pool, evidence)
-    model._estimate = estimate if out_of_fold else None
     model.evidence_ = evidence
-    return model
+    return model, estimate
 
 
 def clone_detector(detector: FalseNegativeDetector) -> FalseNegativeDetector:
