@@ -35,10 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from trueneg.data.dataset import DataError
+from trueneg.data.dataset import PLURAL, DataError
 from trueneg.io import atomic_path
-
-PLURAL = {"query": "queries", "document": "documents"}
 
 ID_COLUMNS = ("id", "_id", "doc_id", "query_id", "corpus_id")
 VECTOR_COLUMNS = ("embedding", "embeddings", "vector", "emb")

@@ -23,12 +23,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
+from trueneg.data.dataset import PLURAL
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
 CHARS_PER_TOKEN = 64  # texts are cut at this many characters per token the model reads
 Kind = Literal["query", "document"]
-PLURAL = {"query": "queries", "document": "documents"}
 
 
 class Encoder(Protocol):

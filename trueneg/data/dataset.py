@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _SPACE = re.compile(r"\s+")
+PLURAL = {"query": "queries", "document": "documents"}  # for messages and progress bars
 
 
 class DataError(ValueError):

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trueneg.data.dataset import DataError, DataWarning, RetrievalData, join_title
+from trueneg.data.dataset import PLURAL, DataError, DataWarning, RetrievalData, join_title
 from trueneg.data.readers import decoded_lines, read_jsonl, read_table, text_field
 
 QUERY_COLUMNS = ("query", "anchor", "question")
 POSITIVE_COLUMNS = ("pos", "positive", "positives", "document", "passage")
 NEGATIVE_COLUMNS = ("neg", "negative", "negatives")
-PLURAL = {"query": "queries", "document": "documents"}
 LABEL_COLUMNS = ("label", "labels", "score", "scores", "relevance", "grade", "rel")
 
 
