@@ -97,7 +97,7 @@ def now() -> float:
     return time.perf_counter()
 
 
-def st_negatives(model: Any, data: Any, cache: str) -> list[tuple[str, str]]:
+def st_negatives(model: Any, data: Any, cache: str, num_negatives: int = 10) -> list[tuple[str, str]]:
     """(query text, negative text) pairs from sentence-transformers' miner, relative margin 0.05."""
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
@@ -112,7 +112,7 @@ def st_negatives(model: Any, data: Any, cache: str) -> list[tuple[str, str]]:
         Dataset.from_dict(pairs),
         model,
         corpus=list(data.doc_texts),
-        num_negatives=10,
+        num_negatives=num_negatives,
         relative_margin=0.05,
         sampling_strategy="top",
         use_faiss=True,

@@ -69,7 +69,7 @@ def main() -> None:
                     oof = cross_fitted(loss, X[train], observed, args.epochs, seed)
                     unannotated = observed == 0
                     detection = average_precision_score(hidden[unannotated], oof[unannotated])
-                    expected = float(find_missing_labels(oof, observed, seed=seed).expected_missing.sum())
+                    expected = float(find_missing_labels(observed, oof, seed=seed).expected_missing.sum())
                     records.append(
                         {
                             "data": name,

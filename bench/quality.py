@@ -218,6 +218,294 @@ def examples_for(train_data, negatives: dict[str, list[str]], scores=None) -> Tr
     return TrainingExamples(anchors, positives, negs, soft if scores is not None else None, "scifact/train")
 
 
+# --- sparse labels on densely judged collections (issue 16) -------------------------------------
+
+SPARSE_ARMS = (
+    "in-batch",
+    "naive-top3",
+    "st-margin",
+    "trueneg-drop",
+    "trueneg-relabel",
+    "trueneg-relabel-soft",
+    "trueneg+fn-masked",
+    "trueneg+debiased",
+    "trueneg-cascade",
+)
+SPARSE_EXTRA = ("trueneg+distill", "trueneg+debiased-published")
+SPARSE_NEGATIVES = 3
+SPARSE_WINDOW = 30
+
+
+def _examples_from(result, data, name: str, with_inferred: bool = True) -> TrainingExamples:
+    """Every labeled train pair with the miner's negatives (and, with relabel, the inferred pairs)."""
+    negs = {q: [result.doc_texts[d] for d in row if d >= 0] for q, row in zip(result.query_ids, result.negatives)}
+    probs = None
+    if result.negative_probabilities is not None:
+        probs = {
+            q: [float(p) for p, d in zip(prow, row) if d >= 0]
+            for q, row, prow in zip(result.query_ids, result.negatives, result.negative_probabilities)
+        }
+    scores = {
+        q: [float(s) for s, d in zip(srow, row) if d >= 0]
+        for q, row, srow in zip(result.query_ids, result.negatives, result.negative_scores)
+    }
+    pos_score = {
+        (q, int(d)): float(s)
+        for q, ds, ss in zip(result.query_ids, result.positives, result.positive_scores)
+        for d, s in zip(ds, ss)
+    }
+    out = TrainingExamples([], [], [], [], name, [], [], [] if probs is not None else None)
+    inferred = result.inferred_ids() if with_inferred else {}
+    inferred_prob = {}
+    if with_inferred and result.inferred is not None:
+        for q, ds, ps in zip(result.query_ids, result.inferred, result.inferred_probabilities):
+            inferred_prob.update({(q, result.doc_ids[d]): float(p) for d, p in zip(ds, ps)})
+    for q, docs in data.qrels.items():
+        query = data.query_texts[data.query_index(q)]
+        pairs = [(d, False) for d in sorted(d for d, g in docs.items() if g > 0)]
+        pairs += [(d, True) for d in inferred.get(q, [])]
+        for d, flag in pairs:
+            i = data.doc_index(d)
+            out.anchors.append(query)
+            out.positives.append(data.doc_texts[i])
+            out.negatives.append(list(negs.get(q, [])))
+            out.scores.append([pos_score.get((q, i), max(scores.get(q, [0.0]) or [0.0])), *scores.get(q, [])])
+            out.inferred.append(flag)
+            out.weights.append(inferred_prob[(q, d)] if flag else 1.0)
+            if probs is not None:
+                out.negative_probabilities.append(list(probs.get(q, [])))
+    return out
+
+
+def _st_examples(st_pairs: list[tuple[str, str]], data, name: str) -> TrainingExamples:
+    by_query: dict[str, list[str]] = {}
+    for q, d in sorted(st_pairs):
+        by_query.setdefault(q, []).append(d)
+    out = TrainingExamples([], [], [], None, name)
+    for q, docs in data.qrels.items():
+        query = data.query_texts[data.query_index(q)]
+        for d in sorted(d for d, g in docs.items() if g > 0):
+            out.anchors.append(query)
+            out.positives.append(data.doc_texts[data.doc_index(d)])
+            out.negatives.append(by_query.get(query, [])[:SPARSE_NEGATIVES])
+    return out
+
+
+def _top_up(examples: TrainingExamples, data, seed: int) -> TrainingExamples:
+    """Fill every example to SPARSE_NEGATIVES negatives with random corpus documents (seeded), the same way in
+    every arm, so that a miner that finds few negatives (sentence-transformers' margin on sparse labels) still
+    trains on as many pairs and negatives as the others; never one of the query's labeled positives."""
+    rng = np.random.default_rng(seed)
+    labeled = {
+        data.query_texts[data.query_index(q)]: {data.doc_texts[data.doc_index(d)] for d, g in docs.items() if g > 0}
+        for q, docs in data.qrels.items()
+    }
+    out = copy.deepcopy(examples)
+    for i, (query, negs) in enumerate(zip(out.anchors, out.negatives)):
+        added = 0
+        while len(negs) < SPARSE_NEGATIVES:
+            text = data.doc_texts[int(rng.integers(len(data.doc_texts)))]
+            if text not in negs and text not in labeled.get(query, ()) and text != out.positives[i]:
+                negs.append(text)
+                added += 1
+        if out.negative_probabilities is not None:
+            out.negative_probabilities[i] = out.negative_probabilities[i] + [0.0] * added
+        if out.scores is not None:
+            out.scores[i] = out.scores[i] + [min(out.scores[i])] * added
+    return out
+
+
+def _precision(split, pairs: list[tuple[str, str]]) -> float:
+    if not pairs:
+        return float("nan")
+    return float(split.is_hidden([q for q, _ in pairs], [d for _, d in pairs]).mean())
+
+
+def sparse_arms(name: str, split, st_model, cache: Path, seed: int) -> tuple[dict, dict]:
+    """Training examples of every arm on ``split.train``, and facts about the mining."""
+    from _common import st_negatives
+
+    from trueneg.candidates.pool import retrieve_candidates
+    from trueneg.mining.judges import BiEncoderJudge, ProbabilityJudge
+    from trueneg.pu import estimate_false_negatives, population
+
+    data = split.train
+    pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
+    estimate = estimate_false_negatives(pool, data, seed=seed)
+    common = dict(pool=pool, range_max=SPARSE_WINDOW, num_negatives=SPARSE_NEGATIVES, show_progress=False, seed=seed)
+    naive = mine_negatives(data, perc_pos=None, near_duplicate=None, **{**common, "range_max": SPARSE_NEGATIVES})
+    drop = mine_negatives(data, max_fn_rate=0.05, fn_estimate=estimate, **common)
+    relabel = mine_negatives(data, max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel", **common)
+    cascade = mine_negatives(
+        data, max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel",
+        judges=[ProbabilityJudge(0.5), BiEncoderJudge(st_model, margin=0.05)], **common,
+    )  # fmt: skip
+    st = st_negatives(st_model, data, str(cache / f"st-sparse-{name}-{seed}"), SPARSE_NEGATIVES)
+
+    # precision of what the cascade flags vs the detector's own top suspects at the same count
+    flagged = [(q, d) for q, docs in cascade.inferred_ids().items() for d in docs]
+    labeled, _, pop = population(pool)
+    rows, cols = np.nonzero(pop & ~labeled & (pool.candidates >= 0))
+    top = estimate.order(rows, cols)[: len(flagged)]
+    detector_top = [(pool.query_ids[rows[k]], data.doc_ids[pool.candidates[rows[k], cols[k]]]) for k in top]
+    relabeled = [(q, d) for q, docs in relabel.inferred_ids().items() for d in docs]
+
+    def contamination(result) -> float:
+        return _precision(split, [(q, d) for q, docs in result.negative_ids().items() for d in docs])
+
+    st_ids = {data.query_texts[data.query_index(q)]: q for q in data.qrels}
+    doc_ids = {t: d for d, t in zip(data.doc_ids, data.doc_texts)}
+    facts = {
+        "train_pairs": sum(1 for docs in data.qrels.values() for g in docs.values() if g > 0),
+        "contamination": {
+            "naive-top3": contamination(naive),
+            "st-margin": _precision(split, [(st_ids[q], doc_ids[d]) for q, d in st]),
+            "trueneg-drop": contamination(drop),
+            "trueneg-relabel": contamination(relabel),
+        },
+        "inferred": {"relabel": len(relabeled), "relabel_precision": _precision(split, relabeled),
+                     "cascade": len(flagged), "cascade_precision": _precision(split, flagged),
+                     "detector_same_count_precision": _precision(split, detector_top)},
+        "label_frequency": estimate.label_frequency,
+    }  # fmt: skip
+    drop_ex = _examples_from(drop, data, f"{name}/drop")
+    relabel_ex = _examples_from(relabel, data, f"{name}/relabel")
+    arms = {
+        "in-batch": (drop_ex, {"loss": "mnrl", "num_negatives": 0}),
+        "naive-top3": (_examples_from(naive, data, f"{name}/naive"), {"loss": "mnrl"}),
+        "st-margin": (_st_examples(st, data, f"{name}/st"), {"loss": "mnrl"}),
+        "trueneg-drop": (drop_ex, {"loss": "mnrl"}),
+        "trueneg-relabel": (relabel_ex, {"loss": "mnrl"}),
+        "trueneg-relabel-soft": (relabel_ex, {"loss": "mnrl", "inferred": "soft"}),
+        "trueneg+fn-masked": (relabel_ex, {"loss": "fn-masked", "guide": "probability", "inferred": "soft"}),
+        "trueneg+debiased": (relabel_ex, {"loss": "debiased", "inferred": "soft"}),
+        "trueneg+debiased-published": (
+            relabel_ex,
+            {"loss": "debiased", "inferred": "soft", "debias_temperature": None},
+        ),  # fmt: skip
+        "trueneg+distill": (relabel_ex, {"loss": "distill", "inferred": "soft"}),
+        "trueneg-cascade": (_examples_from(cascade, data, f"{name}/cascade"), {"loss": "mnrl", "inferred": "soft"}),
+    }
+    prior = float(relabel.summary["false_negatives"]["estimated_fn_rate"])
+    for _, options in arms.values():
+        if options["loss"] == "debiased":
+            options["class_prior"] = prior
+    facts["debiased_class_prior"] = prior
+    return arms, facts
+
+
+def main_sparse(args) -> None:
+    """Train on sparse labels of CISI/CACM/NPL, evaluate on their fully judged test queries."""
+    from sentence_transformers import SentenceTransformer
+
+    from trueneg.candidates import default_cache_dir
+    from trueneg.data import sparse_labels
+
+    started = time.perf_counter()
+    cache = default_cache_dir()
+    st_model = SentenceTransformer(resolve_model(None), device="cpu")
+    records: list[dict] = []
+    for name in args.collections:
+        full = load_beir(SHARED / "classic" / name, "test")
+        encoder = TopLayerEncoder(full.doc_texts)
+        for seed in args.seeds:
+            split = sparse_labels(full, keep=args.keep, test_fraction=0.5, seed=seed)
+            test = split.test
+            query_ids = [q for q in test.qrels if any(g > 0 for g in test.qrels[q].values())]
+            query_texts = [test.query_texts[test.query_index(q)] for q in query_ids]
+            t = time.perf_counter()
+            arms, facts = sparse_arms(name, split, st_model, cache, seed)
+            facts["mining_seconds"] = round(time.perf_counter() - t, 1)
+            base_q = encoder.base.encode(query_texts, normalize_embeddings=True, convert_to_numpy=True)
+            record = {"collection": name, "seed": seed, "test_queries": len(query_ids), **facts, "arms": {}}
+            record["arms"]["base"] = run_metrics(test, encoder.base_vectors, base_q, query_ids)
+            print(name, seed, "base", round(record["arms"]["base"]["ndcg@10"], 4), json.dumps(facts), flush=True)
+            for arm in args.sparse_arms:
+                examples, options = arms[arm]
+                examples = _top_up(examples, split.train, seed)
+                t = time.perf_counter()
+                with tempfile.TemporaryDirectory() as tmp:
+                    result = train(
+                        examples, None, output_dir=Path(tmp) / "model",
+                        batch_size=args.batch_size, max_steps=args.steps, learning_rate=args.lr,
+                        max_seq_length=MAX_SEQ, train_layers=TRAIN_LAYERS, checkpoint_steps=None, seed=seed,
+                        device="cpu", show_progress=False, **{"num_negatives": SPARSE_NEGATIVES, **options},
+                    )  # fmt: skip
+                    model = SentenceTransformer(result.model_path, device="cpu")
+                model.max_seq_length = MAX_SEQ
+                doc_vectors = encoder.encode(model)
+                q_vectors = model.encode(query_texts, normalize_embeddings=True, convert_to_numpy=True)
+                metrics = run_metrics(test, doc_vectors, q_vectors, query_ids)
+                metrics.update(train_seconds=result.seconds, final_loss=result.final_loss, examples=result.examples)
+                record["arms"][arm] = metrics
+                print(f"{name} {seed} {arm:28s} ndcg@10 {metrics['ndcg@10']:.4f} "
+                      f"({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+            records.append(record)
+            _write_sparse(args, records, started)
+
+
+def _write_sparse(args, records: list[dict], started: float) -> None:
+    arms = ["base", *args.sparse_arms]
+    per: dict[str, dict[str, dict[str, float]]] = {}
+    lines = [
+        "| arm | " + " | ".join(f"{c} nDCG@10" for c in args.collections) + " | mean nDCG@10 | mean Recall@100 | "
+        "Δ nDCG@10 vs st-margin (points) |",
+        "|---|" + "---|" * (len(args.collections) + 3),
+    ]
+    for arm in arms:
+        per[arm] = {}
+        for c in args.collections:
+            runs = [r["arms"][arm] for r in records if r["collection"] == c and arm in r["arms"]]
+            if runs:
+                per[arm][c] = {k: round(statistics.mean(r[k] for r in runs), 4) for k in ("ndcg@10", "recall@100")} | {
+                    "ndcg@10_std": round(statistics.stdev([r["ndcg@10"] for r in runs]), 4) if len(runs) > 1 else 0
+                }
+    done = [c for c in args.collections if all(c in per[a] for a in arms)]
+    for arm in arms:
+        if not done:
+            break
+        mean_n = statistics.mean(per[arm][c]["ndcg@10"] for c in done)
+        mean_r = statistics.mean(per[arm][c]["recall@100"] for c in done)
+        st = statistics.mean(per["st-margin"][c]["ndcg@10"] for c in done) if "st-margin" in per else None
+        cells = " | ".join(
+            f"{per[arm][c]['ndcg@10']:.4f} ± {per[arm][c]['ndcg@10_std']:.4f}" if c in per[arm] else "–"
+            for c in args.collections
+        )
+        delta = f"{100 * (mean_n - st):+.2f}" if st is not None else "–"
+        lines.append(f"| {arm} | {cells} | {mean_n:.4f} | {mean_r:.4f} | {delta} |")
+    facts = ["", "| collection | seed | train pairs | contamination naive / st / drop / relabel | "
+             "relabeled (precision) | cascade flagged (precision) | detector top same count (precision) |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in records:
+        c, i = r["contamination"], r["inferred"]
+        facts.append(
+            f"| {r['collection']} | {r['seed']} | {r['train_pairs']} | {c['naive-top3']:.3f} / {c['st-margin']:.3f} / "
+            f"{c['trueneg-drop']:.3f} / {c['trueneg-relabel']:.3f} | {i['relabel']} ({i['relabel_precision']:.3f}) | "
+            f"{i['cascade']} ({i['cascade_precision']:.3f}) | {i['detector_same_count_precision']:.3f} |"
+        )
+    payload = {
+        "command": "python bench/quality.py " + " ".join(sys.argv[1:]),
+        "settings": {
+            "model": "all-MiniLM-L6-v2 (offline copy)",
+            "protocol": f"sparse_labels(keep={args.keep}, test_fraction=0.5, seed=seed); train on the train "
+            "queries' kept positives, evaluate on the test queries with all judgments, full corpus, exact search",
+            "seeds": args.seeds,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "negatives_per_pair": SPARSE_NEGATIVES,
+            "trueneg_window": SPARSE_WINDOW,
+            "max_seq_length": MAX_SEQ,
+            "train_layers": f"top {TRAIN_LAYERS} of 6",
+        },
+        "per_collection": per,
+        "records": records,
+        "seconds": round(time.perf_counter() - started, 1),
+        "machine": machine(),
+    }
+    save(args.name, payload, "\n".join(lines + facts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -226,8 +514,16 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS + EXTRA_ARMS)
     parser.add_argument("--name", default="quality")
+    parser.add_argument("--collections", nargs="+", choices=("cisi", "cacm", "npl"),
+                        help="sparse-label mode: train on these classic collections instead of SciFact")  # fmt: skip
+    parser.add_argument("--keep", type=float, default=0.25, help="sparse-label mode: share of labels kept")
+    parser.add_argument("--sparse-arms", nargs="+", default=list(SPARSE_ARMS), choices=SPARSE_ARMS + SPARSE_EXTRA)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.collections:
+        if args.name == "quality":
+            args.name = "quality_sparse"
+        return main_sparse(args)
     started = time.perf_counter()
     train_data, test = load_beir(SCIFACT, "train"), load_beir(SCIFACT, "test")
 

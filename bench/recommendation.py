@@ -115,10 +115,10 @@ def quality(data) -> list[dict]:
                 tried = []
                 for setting in grid:
                     model = make(kind, seed, {**fixed, **setting}).fit(val.train)
-                    tried.append((evaluate_topk(model.score(), val.train, val.test, 20)["ndcg@20"], setting))
+                    tried.append((evaluate_topk(model.predict_scores(), val.train, val.test, 20)["ndcg@20"], setting))
                 best = max(tried, key=lambda t: t[0])[1]
                 model = make(kind, seed, {**fixed, **best}).fit(split.train)
-                metrics = evaluate_topk(model.score(), split.train, split.test, 20)
+                metrics = evaluate_topk(model.predict_scores(), split.train, split.test, 20)
                 rows.append({"split": split_name, "seed": seed, "arm": arm, **metrics,
                              "seconds": round(model.fit_seconds_, 3), "chosen": best,
                              "validation_ndcg": {json.dumps(s): round(v, 5) for v, s in tried}})  # fmt: skip
@@ -132,7 +132,7 @@ def hidden_positives(data) -> list[dict]:
         split = random_holdout(data, 0.3, seed)
         visible, hidden = split.train, split.test
         model = MatrixFactorization(seed=seed).fit(visible)
-        scores = model.score()
+        scores = model.predict_scores()
         missing = fit_missing_positives(visible, seed=seed)
         probability = missing.probability_matrix()
         unlabeled = ~np.isnan(probability)

@@ -295,3 +295,34 @@ def test_drop_query_leaves_out_queries_with_many_suspects() -> None:
     assert len(result.to_rows("flagembedding")) <= len(pool.query_ids) - dropped
     with pytest.raises(ValueError, match="fn_action must be one of drop, relabel, drop-query"):
         mine_negatives(data, fn_action="keep", **kw)
+
+
+@pytest.mark.parametrize("fmt", ["flagembedding", "triplet", "n-tuple", "labeled-list"])
+def test_inferred_positives_and_negative_probabilities_read_back_for_training(fmt: str) -> None:
+    from trueneg.training import load_examples
+
+    data, pool, _ = planted_missing_positives(seed=6)
+    kw = dict(num_negatives=4, pool=pool, range_max=30, show_progress=False, perc_pos=None, near_duplicate=None)
+    result = mine_negatives(data, fn_action="relabel", relabel_probability=0.5, max_inferred=3, **kw)
+    rows = result.to_rows(fmt)
+    examples = load_examples(rows)
+    assert examples.inferred is not None and examples.weights is not None
+    assert examples.negative_probabilities is not None
+    probability = {
+        (q, result.doc_texts[d]): float(p)
+        for q, ds, ps in zip(result.query_texts, result.inferred, result.inferred_probabilities)
+        for d, p in zip(ds, ps)
+    }
+    for anchor, positive, flag, weight in zip(examples.anchors, examples.positives, examples.inferred,
+                                              examples.weights):  # fmt: skip
+        if flag:
+            assert weight == pytest.approx(probability[(anchor, positive)], abs=1e-6) and 0.5 <= weight <= 1
+        else:
+            assert weight == 1.0
+    assert any(examples.inferred) and not all(examples.inferred)
+    for negs, probs in zip(examples.negatives, examples.negative_probabilities):
+        assert len(negs) == len(probs) and all(0.0 <= p <= 1.0 for p in probs)
+    # the probability written for a negative is the detector's, below the relabel threshold
+    assert max(p for probs in examples.negative_probabilities for p in probs) < 0.5
+    plain = mine_negatives(data, **kw).to_rows(fmt)
+    assert all("neg_probability" not in r and "negative_probabilities" not in r for r in plain)

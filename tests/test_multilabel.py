@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -119,12 +120,36 @@ def test_missing_label_detection_ranks_hidden_positives() -> None:
     for f in range(3):
         model = MultiLabelMLP(loss="asl", epochs=30).fit(X[folds != f], observed[folds != f])
         probs[folds == f] = model.predict_proba(X[folds == f])
-    found = find_missing_labels(probs, observed)
+    found = find_missing_labels(observed, probs)
     hidden = (Y == 1) & (observed == 0)
     top = found.to_records(top=int(hidden.sum()))
     assert np.mean([hidden[r["sample"], r["label"]] for r in top]) > 0.7
     expected_total = found.expected_missing.sum()
     assert 0.5 * hidden.sum() < expected_total < 1.5 * hidden.sum()
+    # the pre-0.3 order and keywords still work, with a warning, and give the same result
+    with pytest.warns(DeprecationWarning, match=r"pass \(labels, pred_probs\)"):
+        old = find_missing_labels(probs, observed)
+    with pytest.warns(DeprecationWarning):
+        keywords = find_missing_labels(probabilities=probs, observed=observed)
+    assert old.to_dict() == keywords.to_dict() == found.to_dict()
+    assert found.to_dict()["records"][0] == found.to_records()[0]
+
+
+def test_missing_labels_write_json_and_rows(tmp_path) -> None:
+    observed = np.array([[1, 0], [0, 1], [1, 0], [0, 0], [1, 1], [0, 0]])
+    probs = np.array([[0.9, 0.2], [0.3, 0.8], [0.7, 0.6], [0.8, 0.1], [0.9, 0.9], [0.1, 0.7]])
+    found = find_missing_labels(observed, probs)
+    assert [r["probability"] for r in found.to_records()] == [0.8, 0.7, 0.6, 0.3, 0.2, 0.1, 0.1]
+    found.write(tmp_path / "missing.json")
+    payload = json.loads((tmp_path / "missing.json").read_text())
+    assert set(payload) == {"expected_missing", "expected_missing_total", "records"}
+    found.write(tmp_path / "missing.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "missing.jsonl").read_text().splitlines()]
+    assert rows == found.to_records()
+    with pytest.raises(ValueError, match="write to a .json, .jsonl or .parquet file"):
+        found.write(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="labels must be the observed 0/1 annotation matrix"):
+        find_missing_labels(observed * 2, probs)
 
 
 def test_load_mulan() -> None:

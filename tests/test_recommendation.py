@@ -205,7 +205,7 @@ def test_hard_sampler_stays_in_its_rank_window(ml_slice: Path) -> None:
     train = load_interactions(ml_slice)
     model = _fitted_model(train)
     negatives, sampler = draw_negatives(train, "hard", model, 3, seed=0, range_min=5, range_max=15)
-    scores = model.score()
+    scores = model.predict_scores()
     masked = np.where(sampler.mask_, -np.inf, scores)
     rank = (masked[train.users][:, None, :] > scores[train.users[:, None], negatives][:, :, None]).sum(2)
     assert rank.min() >= 5 and rank.max() < 15
@@ -283,10 +283,10 @@ def test_training_beats_popularity_and_is_reproducible(ml_slice: Path, loss: str
     params = dict(loss=loss, sampler=sampler, epochs=10, seed=1)
     model = MatrixFactorization(**params).fit(split.train)
     again = MatrixFactorization(**params).fit(split.train)
-    assert np.array_equal(model.score(), again.score())
+    assert np.array_equal(model.predict_scores(), again.predict_scores())
     assert model.history_[-1] < model.history_[0]
-    random = np.random.default_rng(0).random(model.score().shape)
-    assert evaluate_topk(model.score(), split.train, split.test)["recall@20"] > 1.5 * max(
+    random = np.random.default_rng(0).random(model.predict_scores().shape)
+    assert evaluate_topk(model.predict_scores(), split.train, split.test)["recall@20"] > 1.5 * max(
         evaluate_topk(random, split.train, split.test)["recall@20"], 0.01
     )
 
@@ -346,3 +346,19 @@ def test_cli_bad_input_fails_and_writes_nothing(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["recommend", "negatives", str(bad), "-o", str(target)])
     assert out.exit_code == 2 and "log.csv:3: field 'rating'" in out.output
     assert not target.exists() and list(tmp_path.iterdir()) == [bad]
+
+
+def test_score_is_a_deprecated_alias_of_predict_scores() -> None:
+    from sklearn.exceptions import NotFittedError
+
+    log = Interactions(
+        np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 0]), None, None, np.array(["u1", "u2", "u3"]),
+        np.array(["a", "b", "c"]),
+    )  # fmt: skip
+    model = MatrixFactorization(factors=4, epochs=2, seed=0)
+    with pytest.raises(NotFittedError):
+        model.predict_scores()
+    model.fit(log)
+    with pytest.warns(DeprecationWarning, match="use predict_scores"):
+        old = model.score()
+    assert np.array_equal(old, model.predict_scores()) and old.shape == (3, 3)

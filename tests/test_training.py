@@ -21,6 +21,8 @@ from trueneg.training import (
     FalseNegativeMaskedLoss,
     MultipleNegativesRankingLoss,
     SoftLabelDistillationLoss,
+    candidate_scores,
+    debiased_clamped_share,
     debiased_contrastive,
     false_negative_masked_info_nce,
     info_nce,
@@ -315,3 +317,102 @@ def test_train_accepts_rows_in_memory(tmp_path: Path) -> None:
     result = train(Dataset.from_list(rows), None, output_dir=tmp_path / "m", batch_size=4, max_steps=1,
                    max_seq_length=32, checkpoint_steps=0, query_prompt="query: ", show_progress=False)  # fmt: skip
     assert result.steps == 1
+
+
+def test_weights_make_the_loss_a_weighted_mean() -> None:
+    gen = torch.Generator().manual_seed(2)
+    q, p = torch.randn(4, 8, generator=gen), torch.randn(4, 8, generator=gen)
+    negs = torch.randn(4, 2, 8, generator=gen)
+    per_pair = torch.stack([info_nce(q, p, negs, weights=torch.eye(4)[i]) for i in range(4)])
+    assert info_nce(q, p, negs, weights=torch.ones(4)).item() == pytest.approx(info_nce(q, p, negs).item())
+    w = torch.tensor([1.0, 0.5, 0.0, 0.25])
+    assert info_nce(q, p, negs, weights=w).item() == pytest.approx(((w * per_pair).sum() / w.sum()).item(), rel=1e-5)
+    for fn in (lambda w: debiased_contrastive(q, p, negs, 0.1, weights=w),
+               lambda w: false_negative_masked_info_nce(q, p, negs, margin=0.1, weights=w)):  # fmt: skip
+        assert fn(torch.ones(4)).item() == pytest.approx(fn(None).item(), rel=1e-6)
+        assert fn(w).item() != pytest.approx(fn(None).item(), rel=1e-3)
+
+
+def test_negative_probabilities_softly_mask_the_mined_negatives() -> None:
+    gen = torch.Generator().manual_seed(3)
+    q, p = torch.randn(3, 8, generator=gen), torch.randn(3, 8, generator=gen)
+    negs = torch.randn(3, 2, 8, generator=gen)
+    negs[0, 0] = q[0] + 0.1 * p[0]  # a hard negative of query 0 that dominates its denominator
+    zero = torch.zeros(3, 2)
+    assert false_negative_masked_info_nce(q, p, negs, negative_probabilities=zero).item() == pytest.approx(
+        info_nce(q, p, negs).item(), rel=1e-6
+    )
+    # p = 1 on query 0's first negative: the same as that candidate never being in query 0's denominator
+    probs = zero.clone()
+    probs[0, 0] = 1.0
+    masked = false_negative_masked_info_nce(q, p, negs, negative_probabilities=probs)
+    scores = candidate_scores(q, p, negs)
+    scores[0, 3] = float("-inf")  # layout: 3 positives, then query 0's negatives
+    expected = torch.nn.functional.cross_entropy(scores, torch.arange(3))
+    assert masked.item() == pytest.approx(expected.item(), rel=1e-6)
+    # p = 0.5 counts the candidate half: between keeping and removing it
+    probs[0, 0] = 0.5
+    half = false_negative_masked_info_nce(q, p, negs, negative_probabilities=probs).item()
+    assert masked.item() < half < info_nce(q, p, negs).item()
+    with pytest.raises(ValueError, match="negative_probabilities must be"):
+        false_negative_masked_info_nce(q, p, negs, negative_probabilities=torch.zeros(3, 3))
+
+
+def test_debiased_loss_reduces_to_the_published_one_and_no_longer_clamps_at_scale_20() -> None:
+    gen = torch.Generator().manual_seed(4)
+    q = torch.nn.functional.normalize(torch.randn(8, 64, generator=gen), dim=-1)
+    p = torch.nn.functional.normalize(q + 0.03 * torch.randn(8, 64, generator=gen), dim=-1)  # cos ~ 0.97
+    negs = torch.nn.functional.normalize(torch.randn(8, 2, 64, generator=gen), dim=-1)  # cos ~ 0
+    tau, scale = 0.05, 20.0
+    # Chuang et al. written out: N * max((mean e^s - tau e^{s+}) / (1 - tau), e^{-scale})
+    s = candidate_scores(q, p, negs, scale)
+    pos = s.diagonal()
+    off = ~torch.eye(8, s.shape[1], dtype=torch.bool)
+    n = off.sum(1)
+    g = ((torch.exp(s) * off).sum(1) / n - tau * torch.exp(pos)) / (1 - tau)
+    g = torch.clamp(g, min=float(np.exp(-scale)))
+    published = (-torch.log(torch.exp(pos) / (torch.exp(pos) + n * g))).mean()
+    assert debiased_contrastive(q, p, negs, tau, scale, debias_temperature=None).item() == pytest.approx(
+        published.item(), rel=1e-4
+    )
+    # at scale 20 the published loss clamps for every query here: no gradient reaches the encoder
+    assert debiased_clamped_share(q, p, negs, tau, scale, debias_temperature=None) == 1.0
+    assert debiased_clamped_share(q, p, negs, tau, scale, debias_temperature=0.5) == 0.0
+    grads = {}
+    for t in (None, 0.5):
+        neg = negs.clone().requires_grad_(True)
+        debiased_contrastive(q, p, neg, tau, scale, debias_temperature=t).backward()
+        grads[t] = neg.grad.abs().max().item()
+    assert grads[None] < 1e-6 < grads[0.5]
+    with pytest.raises(ValueError, match="debias_temperature must be > 0"):
+        debiased_contrastive(q, p, negs, tau, debias_temperature=0.0)
+
+
+def test_train_uses_inferred_positives_softly_or_skips_them(tmp_path: Path) -> None:
+    path = _demo_examples(tmp_path, n=12)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    extra = [r["neg"][0] + " (also relevant)" for r in rows]
+    rows = [
+        {**r, "pos": r["pos"] + [e], "pos_inferred": [False, True], "pos_probability": [1.0, 0.6],
+         "neg_probability": [0.2]}
+        for r, e in zip(rows, extra)
+    ]  # fmt: skip
+    write_rows(path, rows)
+    options = dict(batch_size=4, max_steps=2, max_seq_length=32, train_layers=1, checkpoint_steps=None,
+                   show_progress=False)  # fmt: skip
+    soft = train(path, None, output_dir=tmp_path / "soft", loss="fn-masked", guide="probability", inferred="soft",
+                 **options)  # fmt: skip
+    assert soft.examples == 24 and soft.settings["weighted"] and soft.settings["probabilities"]
+    assert soft.settings["inferred_pairs"] == 12 and np.isfinite(soft.final_loss)
+    skipped = train(path, None, output_dir=tmp_path / "skip", inferred="skip", **options)
+    assert skipped.examples == 12 and skipped.settings["inferred_pairs"] == 0
+    write_rows(path, [{k: v for k, v in r.items() if k != "neg_probability"} for r in rows])
+    with pytest.raises(ValueError, match="guide 'probability' needs each negative's false-negative probability"):
+        train(path, None, output_dir=tmp_path / "x", loss="fn-masked", guide="probability", **options)
+    with pytest.raises(ValueError, match="inferred must be one of"):
+        train(path, None, output_dir=tmp_path / "x", inferred="maybe", **options)
+    assert not (tmp_path / "x").exists()
+    bad = [{**r, "pos_probability": [1.0, 1.5]} for r in rows]
+    write_rows(path, bad)
+    with pytest.raises(DataError, match=r"demo.jsonl:1: field 'pos_probability' must hold probabilities in \[0, 1\]"):
+        load_examples(path)

@@ -9,12 +9,13 @@ Example:
 """
 
 from trueneg.data import DataError, RetrievalData, from_hf_dataset, load_beir, load_data, load_pairs, sparse_labels
-from trueneg.mining import MiningResult, mine, mine_negatives, mine_to_file
+from trueneg.mining import MiningConfig, MiningResult, mine, mine_negatives, mine_to_file
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DataError",
+    "MiningConfig",
     "MiningResult",
     "RetrievalData",
     "from_hf_dataset",

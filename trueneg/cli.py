@@ -22,6 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trueneg.mining.config import MiningConfig
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -58,6 +60,7 @@ err = Console(stderr=True)
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 # options shared by the commands that read retrieval data (mine, audit; --strict also eval)
+MINE = MiningConfig()  # the mining defaults, declared once
 QUERY_COLUMN = typer.Option(None, help="Pair files: the query column [guessed from the names].")
 POSITIVE_COLUMN = typer.Option(
     None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
@@ -233,36 +236,38 @@ def mine(
     model: str | None = typer.Option(
         None, help="sentence-transformers model name or path [default: offline all-MiniLM-L6-v2]."
     ),
-    backend: str = typer.Option("torch", help="Encoder backend: torch (full precision) or onnx-int8 (faster on CPU)."),
-    retriever: str = typer.Option("dense", help="dense, sparse (BM25) or hybrid (reciprocal-rank fusion)."),
-    num_negatives: int = typer.Option(10, "--num-negatives", "-n", help="Negatives per query."),
-    sampling: str = typer.Option("top", help="top, random or simans."),
-    range_min: int = typer.Option(0, help="Skip this many hardest candidates (runner-up negatives)."),
+    backend: str = typer.Option(
+        MINE.backend, help="Encoder backend: torch (full precision) or onnx-int8 (faster on CPU)."
+    ),
+    retriever: str = typer.Option(MINE.retriever, help="dense, sparse (BM25) or hybrid (reciprocal-rank fusion)."),
+    num_negatives: int = typer.Option(MINE.num_negatives, "--num-negatives", "-n", help="Negatives per query."),
+    sampling: str = typer.Option(MINE.sampling, help="top, random or simans."),
+    range_min: int = typer.Option(MINE.range_min, help="Skip this many hardest candidates (runner-up negatives)."),
     range_max: int | None = typer.Option(
         None, help="Consider candidates up to this rank [default: range-min + 10 x n]."
     ),
     max_score: float | None = typer.Option(None, help="TopK-Abs: drop candidates scoring above this."),
     margin: float | None = typer.Option(None, help="TopK-MarginPos: drop candidates scoring above positive - margin."),
-    perc_pos: float = typer.Option(0.95, help="TopK-PercPos: drop candidates scoring above perc x positive."),
+    perc_pos: float = typer.Option(MINE.perc_pos, help="TopK-PercPos: drop candidates scoring above perc x positive."),
     no_perc_pos: bool = typer.Option(False, "--no-perc-pos", help="Disable TopK-PercPos."),
     min_score: float | None = typer.Option(None, help="Drop candidates scoring below this."),
     near_duplicate: float = typer.Option(
-        0.9, help="TF-IDF cosine above which a candidate is a near-duplicate of a positive."
+        MINE.near_duplicate, help="TF-IDF cosine above which a candidate is a near-duplicate of a positive."
     ),
     no_near_duplicate: bool = typer.Option(False, "--no-near-duplicate", help="Disable the near-duplicate filter."),
-    simans_a: float = typer.Option(50.0, help="SimANS sharpness a."),
-    simans_b: float = typer.Option(-0.05, help="SimANS offset b."),
+    simans_a: float = typer.Option(MINE.simans_a, help="SimANS sharpness a."),
+    simans_b: float = typer.Option(MINE.simans_b, help="SimANS offset b."),
     teacher: str | None = typer.Option(
         None, help="Teacher model (bi-encoder or cross-encoder) that rescores candidates."
     ),
-    teacher_type: str = typer.Option("auto", help="auto, bi-encoder or cross-encoder."),
+    teacher_type: str = typer.Option(MINE.teacher_type, help="auto, bi-encoder or cross-encoder."),
     max_fn_rate: float | None = typer.Option(
         None,
         help="Pick the cutoff on the estimated false-negative probability so that emitted negatives stay under "
         "this false-negative rate (replaces --perc-pos).",
     ),
     fn_estimator: str = typer.Option(
-        "roc", help="Label-frequency estimator for --max-fn-rate: roc, tice, elkan-noto, km2."
+        MINE.fn_estimator, help="Label-frequency estimator for --max-fn-rate: roc, tice, elkan-noto, km2."
     ),
     detector: str = typer.Option(
         "multi",
@@ -270,14 +275,18 @@ def mine(
         "other queries' labels) or score (score only).",
     ),
     fn_action: str = typer.Option(
-        "drop",
+        MINE.fn_action,
         help="Suspected false negatives (detector probability >= --relabel-probability): drop (the filters "
         "only), relabel (write up to --max-inferred per query as inferred positives) or drop-query (leave out "
         "queries with at least --drop-query-count suspects).",
     ),
-    relabel_probability: float = typer.Option(0.5, help="Detector probability from which a candidate is suspect."),
-    max_inferred: int = typer.Option(5, help="relabel: inferred positives per query at most."),
-    drop_query_count: int = typer.Option(3, help="drop-query: suspects that make a query be left out."),
+    relabel_probability: float = typer.Option(
+        MINE.relabel_probability, help="Detector probability from which a candidate is suspect."
+    ),
+    max_inferred: int = typer.Option(MINE.max_inferred, help="relabel: inferred positives per query at most."),
+    drop_query_count: int = typer.Option(
+        MINE.drop_query_count, help="drop-query: suspects that make a query be left out."
+    ),
     judge: list[str] | None = typer.Option(
         None,
         help="A judge that re-checks the suspects, in cascade order (repeatable): cross-encoder:MODEL, "
@@ -287,8 +296,8 @@ def mine(
     judgments: Path | None = typer.Option(None, help="Write every judgment (judge, verdict, score) to this .jsonl."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
-    seed: int = typer.Option(0, help="Random seed."),
-    batch_size: int = typer.Option(32, help="Encoding batch size."),
+    seed: int = typer.Option(MINE.seed, help="Random seed."),
+    batch_size: int = typer.Option(MINE.batch_size, help="Encoding batch size."),
     cache_dir: Path | None = typer.Option(
         None, help="Embedding cache folder [default: $TRUENEG_CACHE or ~/.cache/trueneg]."
     ),
@@ -503,15 +512,7 @@ def labels(
     for w in caught:
         err.print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
     noise = result.noise
-    payload = {
-        "issues": result.to_records(),
-        "noise": {
-            "noise_rate": round(noise.noise_rate, 5),
-            "expected_errors": noise.expected_errors,
-            "noise_rate_per_class": [round(float(v), 5) for v in noise.noise_rate_per_class],
-            "joint": [[round(float(v), 6) for v in row] for row in noise.joint],
-        },
-    }
+    payload = result.to_dict()
     if as_json:
         sys.stdout.write(json.dumps(payload) + "\n")
         return
@@ -546,7 +547,19 @@ def train_model(
     class_prior: float | None = typer.Option(None, help="debiased: share of false negatives among negatives."),
     audit_json: Path | None = typer.Option(None, "--audit", help="debiased: take the prior from this audit.json."),
     margin: float = typer.Option(0.0, help="fn-masked: drop candidates scored above positive - margin."),
-    guide: str = typer.Option("self", help="fn-masked: 'self' (detached student) or 'base' (frozen start model)."),
+    guide: str = typer.Option(
+        "self",
+        help="fn-masked: 'self' (detached student), 'base' (frozen start model) or 'probability' (the detector's "
+        "neg_probability: a negative counts 1 - p).",
+    ),
+    inferred: str = typer.Option(
+        "positive",
+        help="Inferred positives (mine --fn-action relabel): 'positive', 'soft' (loss weighted by pos_probability) "
+        "or 'skip'.",
+    ),
+    debias_temperature: float = typer.Option(
+        0.5, help="debiased: temperature of the false-negative share estimate (0 = the loss's own, which clamps)."
+    ),
     temperature: float = typer.Option(1.0, help="distill: softmax temperature."),
     contrastive_weight: float = typer.Option(1.0, help="distill: weight of the added InfoNCE term."),
     checkpoint_steps: int = typer.Option(500, help="Save a checkpoint every N steps (0 = none); deleted at the end."),
@@ -582,6 +595,8 @@ def train_model(
             audit_json=audit_json,
             margin=margin,
             guide=guide,
+            inferred=inferred,
+            debias_temperature=debias_temperature or None,
             temperature=temperature,
             contrastive_weight=contrastive_weight,
             checkpoint_steps=checkpoint_steps,

@@ -195,3 +195,37 @@ def write_rows(target: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Non
     """Write dict rows as JSON Lines or Parquet (chosen by the suffix), atomically."""
     with RowWriter(target) as writer:
         writer.write(rows)
+
+
+class RecordsResult:
+    """The result vocabulary shared by every data shape: ``to_records()``, ``to_dict()``, ``write(path)``.
+
+    A subclass gives :meth:`to_records` (one dict per flagged item, most likely first) and
+    :meth:`summary` (what holds for the whole result); ``to_dict()`` is both, and ``write(path)``
+    writes ``to_dict()`` as JSON for a ``.json`` path, or the records as rows for ``.jsonl`` /
+    ``.parquet``, atomically.
+    """
+
+    records_key = "records"
+
+    def to_records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`to_records` under :attr:`records_key` (``"records"``), plus :meth:`summary`."""
+        return {self.records_key: self.to_records(), **self.summary()}
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """``.json``: :meth:`to_dict`; ``.jsonl`` / ``.parquet``: :meth:`to_records` as rows. Returns the path."""
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            check_writable(path)
+            write_json(path, self.to_dict())
+        else:
+            if path.suffix.lower() not in ROW_SUFFIXES:
+                raise ValueError(f"{path}: write to a .json, .jsonl or .parquet file, got {path.suffix!r}")
+            write_rows(path, self.to_records())
+        return path

@@ -24,9 +24,11 @@ threshold.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from trueneg.io import RecordsResult
 from trueneg.labels.validate import check_pred_probs
 from trueneg.validation import check_range
 
@@ -135,8 +137,14 @@ def knn_label_votes(features: np.ndarray, labels: np.ndarray, n_classes: int, k:
 
 
 @dataclass
-class LabelIssues:
-    """Per-example scores and suggestions, the flagged examples ranked, and the noise estimate."""
+class LabelIssues(RecordsResult):
+    """Per-example scores and suggestions, the flagged examples ranked, and the noise estimate.
+
+    ``to_dict()`` is what ``trueneg labels --json`` prints: ``{"issues": to_records(), "noise": {...}}``;
+    ``write(path)`` writes it (``.json``) or the records (``.jsonl`` / ``.parquet``).
+    """
+
+    records_key = "issues"
 
     ranked: np.ndarray
     is_issue: np.ndarray
@@ -156,6 +164,17 @@ class LabelIssues:
             }
             for i in self.ranked
         ]
+
+    def summary(self) -> dict[str, Any]:
+        noise = self.noise
+        return {
+            "noise": {
+                "noise_rate": round(noise.noise_rate, 5),
+                "expected_errors": noise.expected_errors,
+                "noise_rate_per_class": [round(float(v), 5) for v in noise.noise_rate_per_class],
+                "joint": [[round(float(v), 6) for v in row] for row in noise.joint],
+            }
+        }
 
 
 def find_label_issues(

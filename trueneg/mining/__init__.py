@@ -1,7 +1,9 @@
 """Step 3 of the pipeline: false-negative filters, sampling and teacher rescoring."""
 
+from trueneg.candidates.pool import RETRIEVERS
+from trueneg.mining.config import MiningConfig
 from trueneg.mining.filters import anchor_scores, near_duplicates, topk_abs, topk_margin_pos, topk_perc_pos
-from trueneg.mining.mine import DROP_REASONS, RETRIEVERS, explain_empty, mine, mine_negatives
+from trueneg.mining.mine import DROP_REASONS, explain_empty, mine, mine_negatives
 from trueneg.mining.result import FORMATS, MiningResult
 from trueneg.mining.sampling import SAMPLING, sample_negatives
 from trueneg.mining.stream import ENGINES, mine_to_file
@@ -10,6 +12,7 @@ __all__ = [
     "DROP_REASONS",
     "ENGINES",
     "FORMATS",
+    "MiningConfig",
     "RETRIEVERS",
     "SAMPLING",
     "MiningResult",

@@ -15,20 +15,19 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.encoders import BACKENDS
-from trueneg.candidates.pool import RETRIEVERS, CandidatePool, retrieve_candidates
+from trueneg.candidates.pool import CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import check_writable
 from trueneg.mining import filters
+from trueneg.mining.config import MiningConfig, build_config
 from trueneg.mining.result import MiningResult
-from trueneg.mining.sampling import SAMPLING, sample_negatives
+from trueneg.mining.sampling import sample_negatives
 from trueneg.mining.teacher import teacher_scores
 from trueneg.pu import estimate_false_negatives
-from trueneg.validation import check_range
 
 DROP_REASONS = (
     "labeled_positive",
@@ -49,40 +48,6 @@ def _looks_like_path(value: str | os.PathLike) -> bool:
     return text.startswith((".", "/", "~")) or text.count("/") >= 2  # "org/name" is a hub id, not a path
 
 
-def check_options(
-    num_negatives: int, retriever: str, sampling: str, backend: str, range_min: int, range_max: int, **numbers: Any
-) -> None:
-    """Raise ``ValueError`` naming the first option of :func:`mine_negatives` outside its domain."""
-    check_range("num_negatives", num_negatives, low=1, integer=True)
-    if retriever not in RETRIEVERS:
-        raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
-    if sampling not in SAMPLING:
-        raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if range_min < 0 or range_max <= range_min:
-        raise ValueError(f"need 0 <= range_min < range_max, got range_min={range_min}, range_max={range_max}")
-    for name, value in numbers.items():
-        check_range(name, value, **NUMERIC[name])
-
-
-FnAction = Literal["drop", "relabel", "drop-query"]
-FN_ACTIONS = get_args(FnAction)
-NUMERIC: dict[str, dict[str, Any]] = {  # the domain of each numeric option
-    "max_score": {},
-    "margin": {},
-    "min_score": {},
-    "perc_pos": {"low": 0.0, "high": 1.0, "low_open": True},
-    "near_duplicate": {"low": 0.0, "high": 1.0, "low_open": True},
-    "simans_a": {"low": 0.0, "low_open": True},
-    "simans_b": {},
-    "max_fn_rate": {"low": 0.0, "high": 1.0},
-    "relabel_probability": {"low": 0.0, "high": 1.0},
-    "max_inferred": {"low": 1, "integer": True},
-    "drop_query_count": {"low": 1, "integer": True},
-}
-
-
 def _stats(values: np.ndarray) -> dict[str, float | int]:
     if values.size == 0:
         return {"count": 0}
@@ -99,42 +64,18 @@ def _stats(values: np.ndarray) -> dict[str, float | int]:
 def mine_negatives(
     data: RetrievalData,
     model: Any = None,
+    config: MiningConfig | None = None,
     *,
-    num_negatives: int = 10,
-    retriever: str = "dense",
-    backend: str = "torch",
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-    sampling: str = "top",
-    range_min: int = 0,
-    range_max: int | None = None,
-    max_score: float | None = None,
-    margin: float | None = None,
-    perc_pos: float | None = 0.95,
-    min_score: float | None = None,
-    near_duplicate: float | None = 0.9,
-    simans_a: float = 50.0,
-    simans_b: float = -0.05,
     teacher: Any = None,
-    teacher_type: str = "auto",
-    max_fn_rate: float | None = None,
-    estimate_fn: bool = False,
-    fn_estimator: str = "roc",
     fn_detector: Any = "multi",
-    fn_action: FnAction = "drop",
-    relabel_probability: float = 0.5,
-    max_inferred: int = 5,
-    drop_query_count: int = 3,
     judges: list[Any] | None = None,
-    judge_budget: int | None = None,
     judgments_file: Any = None,
-    seed: int = 0,
-    batch_size: int = 32,
     cache_dir: Any = None,
     show_progress: bool = True,
     pool: CandidatePool | None = None,
     fn_estimate: Any = None,
     fn_cutoff: float | None = None,
+    **options: Any,
 ) -> MiningResult:
     """Mine hard negatives that are unlikely to be unlabeled positives.
 
@@ -142,6 +83,8 @@ def mine_negatives(
         data: corpus, queries and qrels (see :mod:`trueneg.data`). Queries without a positive are skipped.
         model: sentence-transformers model name/path/instance, or any :class:`~trueneg.candidates.Encoder`;
             default the offline all-MiniLM-L6-v2. Unused with ``retriever="sparse"``.
+        config: the settings below as one validated :class:`~trueneg.mining.config.MiningConfig`
+            (default ``MiningConfig()``); settings given as keywords override it.
         num_negatives: negatives per query.
         retriever: ``"dense"`` (exact FAISS inner product), ``"sparse"`` (BM25) or ``"hybrid"``
             (reciprocal-rank fusion of both; filters then use the dense cosine scores).
@@ -201,18 +144,11 @@ def mine_negatives(
         809
     """
     started = time.perf_counter()
-    range_max = range_min + 10 * num_negatives if range_max is None else range_max
+    cfg = build_config(config, **options)
+    range_max = cfg.window[1]
     for name, value in (("model", model), ("teacher", teacher)):
         if isinstance(value, (str, os.PathLike)) and _looks_like_path(value) and not Path(value).exists():
             raise ValueError(f"{name} {str(value)!r}: no such model folder (nothing is downloaded; give a folder)")
-    check_options(
-        num_negatives, retriever, sampling, backend, range_min, range_max, max_score=max_score, margin=margin,
-        min_score=min_score, perc_pos=perc_pos, near_duplicate=near_duplicate, simans_a=simans_a, simans_b=simans_b,
-        max_fn_rate=max_fn_rate, relabel_probability=relabel_probability, max_inferred=max_inferred,
-        drop_query_count=drop_query_count,
-    )  # fmt: skip
-    if fn_action not in FN_ACTIONS:
-        raise ValueError(f"fn_action must be one of {', '.join(FN_ACTIONS)}; got {fn_action!r}")
     if judgments_file is not None:
         check_writable(judgments_file, "judgments file")
     # 1. Candidates, in retrieval order, and the scores the filters read.
@@ -221,11 +157,11 @@ def mine_negatives(
             data,
             model,
             depth=range_max,
-            retriever=retriever,
-            backend=backend,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=batch_size,
+            retriever=cfg.retriever,
+            backend=cfg.backend,
+            query_prompt=cfg.query_prompt,
+            document_prompt=cfg.document_prompt,
+            batch_size=cfg.batch_size,
             cache_dir=cache_dir,
             show_progress=show_progress,
         )
@@ -244,7 +180,7 @@ def mine_negatives(
     drop["duplicate_of_positive"] = filters.member_of(cand_groups, pos_groups) & valid & ~drop["labeled_positive"]
     rank = np.cumsum(valid & ~drop["labeled_positive"], axis=1) - 1
     structural = ~valid | drop["labeled_positive"] | drop["duplicate_of_positive"]
-    drop["out_of_range"] = ~structural & ((rank < range_min) | (rank >= range_max))
+    drop["out_of_range"] = ~structural & ((rank < cfg.range_min) | (rank >= range_max))
     alive = ~structural & ~drop["out_of_range"]
 
     # 3. Teacher rescoring of the surviving candidates and the positives.
@@ -258,8 +194,8 @@ def mine_negatives(
             data.doc_texts,
             both_q,
             both_d,
-            teacher_type=teacher_type,
-            batch_size=batch_size,
+            teacher_type=cfg.teacher_type,
+            batch_size=cfg.batch_size,
             cache_dir=cache_dir,
             show_progress=show_progress,
         )
@@ -270,31 +206,30 @@ def mine_negatives(
     anchor = filters.anchor_scores(per_query_pos)
 
     estimate = None
-    if max_fn_rate is not None or estimate_fn or fn_action != "drop" or judges:
-        if max_fn_rate is not None:
-            perc_pos = None
+    perc_pos = None if cfg.max_fn_rate is not None else cfg.perc_pos  # the detector replaces TopK-PercPos
+    if cfg.max_fn_rate is not None or cfg.estimate_fn or cfg.fn_action != "drop" or judges:
         estimate = fn_estimate or estimate_false_negatives(
-            pool, data, detector=fn_detector, estimator=fn_estimator, seed=seed
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
         )
 
     # 4. False-negative filters; judged negatives are exempt.
     exempt = filters.member_of(cand, judged_negatives)
-    if near_duplicate is not None:
+    if cfg.near_duplicate is not None:
         used = np.unique(np.concatenate([cand[alive], pos_d]))
         lookup = np.full(len(data.doc_texts), -1, dtype=np.int64)
         lookup[used] = np.arange(len(used))
         vectors = filters.tfidf_matrix([data.doc_texts[i] for i in used])
         local_cand = np.where(alive, lookup[np.maximum(cand, 0)], -1)
         local_pos = np.where(positives >= 0, lookup[np.maximum(positives, 0)], -1)
-        drop["near_duplicate"] = filters.near_duplicates(local_cand, local_pos, vectors, near_duplicate)
-    if max_score is not None:
-        drop["max_score"] = filters.topk_abs(scores, max_score)
-    if margin is not None:
-        drop["margin"] = filters.topk_margin_pos(scores, anchor, margin)
+        drop["near_duplicate"] = filters.near_duplicates(local_cand, local_pos, vectors, cfg.near_duplicate)
+    if cfg.max_score is not None:
+        drop["max_score"] = filters.topk_abs(scores, cfg.max_score)
+    if cfg.margin is not None:
+        drop["margin"] = filters.topk_margin_pos(scores, anchor, cfg.margin)
     if perc_pos is not None:
         drop["perc_pos"] = filters.topk_perc_pos(scores, anchor, perc_pos)
-    if min_score is not None:
-        drop["min_score"] = scores < min_score
+    if cfg.min_score is not None:
+        drop["min_score"] = scores < cfg.min_score
     counted = ~alive
     for reason in ("near_duplicate", "max_score", "margin", "perc_pos", "min_score"):
         drop[reason] &= alive & ~exempt & ~counted
@@ -308,7 +243,7 @@ def mine_negatives(
 
     def select(mask: np.ndarray) -> np.ndarray:
         """Chosen columns (original order) per query, -1 padded; random keys follow (query, document)."""
-        options = (num_negatives, sampling, simans_a, simans_b, seed, query_rows)
+        options = (cfg.num_negatives, cfg.sampling, cfg.simans_a, cfg.simans_b, cfg.seed, query_rows)
         if order is None:
             return sample_negatives(mask, scores, anchor, *options, items=np.maximum(cand, 0))
         mask_o, scores_o = np.take_along_axis(mask, order, axis=1), np.take_along_axis(scores, order, axis=1)
@@ -321,17 +256,19 @@ def mine_negatives(
     dropped_queries = np.zeros(n_q, dtype=bool)
     if estimate is not None:
         probability = np.where(exempt, 0.0, np.nan_to_num(estimate.probability, nan=1.0))
-        suspect = alive & ~exempt & (probability >= relabel_probability)
+        suspect = alive & ~exempt & (probability >= cfg.relabel_probability)
         if judges:
-            suspect = _judge(data, pool, suspect, probability, judges, judge_budget, judgments_file)
-            if fn_action == "drop":
+            suspect = _judge(data, pool, suspect, probability, judges, cfg.judge_budget, judgments_file)
+            if cfg.fn_action == "drop":
                 drop["judged_relevant"] = suspect & eligible
                 eligible &= ~suspect
-        inferred, dropped_queries = _fn_actions(suspect, probability, fn_action, max_inferred, drop_query_count)
+        inferred, dropped_queries = _fn_actions(
+            suspect, probability, cfg.fn_action, cfg.max_inferred, cfg.drop_query_count
+        )
         eligible &= ~inferred & ~dropped_queries[:, None]
-        if max_fn_rate is not None:
+        if cfg.max_fn_rate is not None:
             if fn_cutoff is None:
-                cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, max_fn_rate)
+                cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, cfg.max_fn_rate)
             else:
                 cutoff, eligible = fn_cutoff, eligible & ((probability <= fn_cutoff) | exempt)
             drop["fn_probability"] = alive & ~counted & ~eligible
@@ -344,8 +281,8 @@ def mine_negatives(
             "estimator": estimate.estimator,
             "label_frequency": round(estimate.label_frequency, 4),
             "label_frequency_ci": [round(v, 4) for v in estimate.label_frequency_ci],
-            "max_fn_rate": max_fn_rate,
-            "cutoff": None if max_fn_rate is None else round(float(cutoff), 6),
+            "max_fn_rate": cfg.max_fn_rate,
+            "cutoff": None if cfg.max_fn_rate is None else round(float(cutoff), 6),
             "estimated_fn_rate": round(rate[0], 5),
             "ci_low": round(rate[1], 5),
             "ci_high": round(rate[2], 5),
@@ -356,27 +293,30 @@ def mine_negatives(
     negatives = np.where(have, np.take_along_axis(cand, np.maximum(chosen, 0), axis=1), -1)
     neg_scores = np.where(have, np.take_along_axis(scores, np.maximum(chosen, 0), axis=1), np.nan).astype(np.float32)
     judged_emitted = int((filters.member_of(negatives, judged_negatives) & have).sum())
+    neg_probs = None
+    if estimate is not None:
+        neg_probs = np.where(have, np.take_along_axis(probability, np.maximum(chosen, 0), axis=1), np.nan)
 
     n_neg = have.sum(axis=1)
-    short = np.flatnonzero(n_neg < num_negatives)
+    short = np.flatnonzero(n_neg < cfg.num_negatives)
     summary = {
         "source": data.source,
         "skipped": data.skipped or None,
         "queries": n_q,
         "queries_without_positive": len(data.qrels) - n_q,
-        "retriever": retriever,
-        "model": None if retriever == "sparse" else str(model or "sentence-transformers/all-MiniLM-L6-v2"),
-        "backend": None if retriever == "sparse" else backend,
+        "retriever": cfg.retriever,
+        "model": None if cfg.retriever == "sparse" else str(model or "sentence-transformers/all-MiniLM-L6-v2"),
+        "backend": None if cfg.retriever == "sparse" else cfg.backend,
         "teacher": None if teacher is None else str(teacher),
-        "sampling": sampling,
-        "num_negatives": num_negatives,
-        "range": [range_min, range_max],
+        "sampling": cfg.sampling,
+        "num_negatives": cfg.num_negatives,
+        "range": [cfg.range_min, range_max],
         "filters": {
-            "max_score": max_score,
-            "margin": margin,
+            "max_score": cfg.max_score,
+            "margin": cfg.margin,
             "perc_pos": perc_pos,
-            "min_score": min_score,
-            "near_duplicate": near_duplicate,
+            "min_score": cfg.min_score,
+            "near_duplicate": cfg.near_duplicate,
         },
         "candidates": int(valid.sum()),
         "dropped": {reason: int(drop[reason].sum()) for reason in DROP_REASONS},
@@ -393,8 +333,8 @@ def mine_negatives(
         },
         "false_negatives": fn_summary,
         "fn_action": {
-            "action": fn_action,
-            "relabel_probability": relabel_probability,
+            "action": cfg.fn_action,
+            "relabel_probability": cfg.relabel_probability,
             "relabeled": int(inferred.sum()),
             "queries_relabeled": int(inferred.any(axis=1).sum()),
             "queries_dropped": int(dropped_queries.sum()),
@@ -414,9 +354,13 @@ def mine_negatives(
         negative_scores=neg_scores,
         soft_labels=teacher is not None,
         summary=summary,
-        query_prompt=query_prompt,
-        inferred=[cand[i][inferred[i]] for i in range(n_q)] if fn_action == "relabel" else None,
-        inferred_scores=[scores[i][inferred[i]] for i in range(n_q)] if fn_action == "relabel" else None,
+        query_prompt=cfg.query_prompt,
+        inferred=[cand[i][inferred[i]] for i in range(n_q)] if cfg.fn_action == "relabel" else None,
+        inferred_scores=[scores[i][inferred[i]] for i in range(n_q)] if cfg.fn_action == "relabel" else None,
+        inferred_probabilities=[probability[i][inferred[i]] for i in range(n_q)]
+        if cfg.fn_action == "relabel"
+        else None,
+        negative_probabilities=None if neg_probs is None else neg_probs.astype(np.float32),
         dropped_queries=dropped_queries,
     )
 

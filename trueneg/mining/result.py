@@ -15,9 +15,14 @@ Formats (rows are dicts; texts exactly as the corpus gives them):
   positive followed by the negatives and ``labels`` 1 then 0s.
 
 With ``fn_action="relabel"``, inferred positives follow the labeled ones: in ``pos`` (scores in
-``pos_scores``) with a list of booleans ``pos_inferred`` aligned with ``pos`` (flagembedding), or as
-extra rows with ``positive_inferred: true`` (the other formats); without it the rows are as before.
-With ``fn_action="drop-query"`` the queries with too many suspects have no rows.
+``pos_scores``) with a list of booleans ``pos_inferred`` aligned with ``pos`` and the detector's
+probability of each in ``pos_probability`` (1 for labeled positives) (flagembedding), or as extra
+rows with ``positive_inferred: true`` and ``positive_probability`` (the other formats); without it
+the rows are as before. With ``fn_action="drop-query"`` the queries with too many suspects have no
+rows. Whenever a false-negative detector ran (``max_fn_rate``, ``fn_action`` other than drop, or
+judges), each negative's probability of being a missing positive is written too:
+``neg_probability`` aligned with ``neg`` (flagembedding), ``negative_probability`` (triplet),
+``negative_probabilities`` aligned with the negatives (n-tuple, labeled-list).
 
 With a teacher, the rows carry soft labels as in sentence-transformers' ``output_scores``:
 triplet and n-tuple rows gain a ``scores`` list (positive first), and labeled-list rows carry
@@ -51,6 +56,8 @@ class MiningResult:
     query_prompt: str | None = None
     inferred: list[np.ndarray] | None = None
     inferred_scores: list[np.ndarray] | None = None
+    inferred_probabilities: list[np.ndarray] | None = None
+    negative_probabilities: np.ndarray | None = None
     dropped_queries: np.ndarray | None = None
 
     def negative_ids(self) -> dict[str, list[str]]:
@@ -73,25 +80,37 @@ class MiningResult:
             pos = [self.doc_texts[d] for d in self.positives[qi]]
             pos_scores = [round(float(s), 6) for s in self.positive_scores[qi]]
             flags = [False] * len(pos)
+            pos_probs = [1.0] * len(pos)
             if relabel:
                 pos += [self.doc_texts[d] for d in self.inferred[qi]]
                 pos_scores += [round(float(s), 6) for s in self.inferred_scores[qi]]
                 flags += [True] * len(self.inferred[qi])
+                pos_probs += [round(float(p), 6) for p in self.inferred_probabilities[qi]]
+            neg_probs = None
+            if self.negative_probabilities is not None:
+                neg_probs = [round(float(p), 6) for p in self.negative_probabilities[qi][keep]]
             if not negs or (format == "n-tuple" and len(negs) < width):
                 continue
             if format == "flagembedding":
                 row = {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
                 if relabel:
-                    row["pos_inferred"] = flags
+                    row.update(pos_inferred=flags, pos_probability=pos_probs)
+                if neg_probs is not None:
+                    row["neg_probability"] = neg_probs
                 rows.append({**row, "prompt": self.query_prompt} if self.query_prompt else row)
                 continue
-            for p, ps, flag in zip(pos, pos_scores, flags):
-                extra = {"positive_inferred": flag} if relabel else {}
+            for p, ps, flag, pp in zip(pos, pos_scores, flags, pos_probs):
+                extra = {"positive_inferred": flag, "positive_probability": pp} if relabel else {}
                 if format == "triplet":
-                    for n, ns in zip(negs, neg_scores):
+                    for n, ns, np_ in zip(negs, neg_scores, neg_probs or [None] * len(negs)):
                         row = {"anchor": query, "positive": p, "negative": n, **extra}
+                        if np_ is not None:
+                            row["negative_probability"] = np_
                         rows.append({**row, "scores": [ps, ns]} if self.soft_labels else row)
-                elif format == "n-tuple":
+                    continue
+                if neg_probs is not None:
+                    extra["negative_probabilities"] = neg_probs
+                if format == "n-tuple":
                     row = {"anchor": query, "positive": p, **{f"negative_{i + 1}": n for i, n in enumerate(negs)}}
                     row.update(extra)
                     rows.append({**row, "scores": [ps, *neg_scores]} if self.soft_labels else row)

@@ -56,7 +56,8 @@ from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tun
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.io import RowWriter
-from trueneg.mining.mine import DROP_REASONS, NUMERIC, _stats, check_options, explain_empty, mine_negatives
+from trueneg.mining.config import FIELDS, build_config
+from trueneg.mining.mine import DROP_REASONS, _stats, explain_empty, mine_negatives
 from trueneg.mining.result import FORMATS
 from trueneg.pu import Evidence, fit_detector
 
@@ -215,9 +216,14 @@ def mine_to_file(
         raise TypeError(f"mine_to_file got unexpected options: {', '.join(sorted(unknown))}")
     RowWriter(output)  # validates the suffix before any work
     range_max = range_min + 10 * num_negatives if range_max is None else range_max
-    numbers = {k: v for k, v in filters.items() if k in NUMERIC}
-    check_options(num_negatives, "dense", filters.get("sampling", "top"), backend, range_min, range_max,
-                  max_fn_rate=max_fn_rate, **numbers)  # fmt: skip
+    build_config(
+        num_negatives=num_negatives,
+        backend=backend,
+        range_min=range_min,
+        range_max=range_max,
+        max_fn_rate=max_fn_rate,
+        **{k: v for k, v in filters.items() if k in FIELDS},
+    )  # fmt: skip (validates)
     options = dict(
         num_negatives=num_negatives, range_min=range_min, range_max=range_max, max_fn_rate=max_fn_rate,
         estimate_fn=estimate_fn, fn_estimator=fn_estimator, fn_detector=fn_detector, seed=seed, **filters,

@@ -3,6 +3,7 @@ and missing-label detection on top of it."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from trueneg.io import RecordsResult
 from trueneg.multilabel.losses import LOSSES
 from trueneg.pu import ROCTail
 
@@ -43,7 +45,7 @@ def estimate_label_priors(X: np.ndarray, observed: np.ndarray, seed: int = 0) ->
     for j in range(observed.shape[1]):
         s = observed[:, j].astype(bool)
         if 2 <= s.sum() <= len(s) - 2:
-            priors[j] = ROCTail(n_bootstrap=0, random_state=seed).fit(X, s).prior_
+            priors[j] = ROCTail(n_bootstrap=0, seed=seed).fit(X, s).prior_
     return priors
 
 
@@ -135,7 +137,7 @@ class MultiLabelMLP(BaseEstimator):
 
 
 @dataclass
-class MissingLabels:
+class MissingLabels(RecordsResult):
     """Unannotated (sample, label) pairs ranked by the probability that the label applies."""
 
     samples: np.ndarray
@@ -144,16 +146,35 @@ class MissingLabels:
     expected_missing: np.ndarray
 
     def to_records(self, top: int | None = None) -> list[dict[str, float | int]]:
+        """``{"sample", "label", "probability"}`` per unannotated pair, likeliest first (the first ``top``)."""
         return [
             {"sample": int(s), "label": int(j), "probability": round(float(p), 6)}
             for s, j, p in list(zip(self.samples, self.labels, self.probability))[:top]
         ]
 
+    def summary(self) -> dict[str, object]:
+        return {
+            "expected_missing": [round(float(v), 3) for v in self.expected_missing],
+            "expected_missing_total": round(float(self.expected_missing.sum()), 3),
+        }
 
-def find_missing_labels(probabilities: np.ndarray, observed: np.ndarray, seed: int = 0) -> MissingLabels:
+
+def find_missing_labels(
+    labels: np.ndarray | None = None,
+    pred_probs: np.ndarray | None = None,
+    seed: int = 0,
+    *,
+    probabilities: np.ndarray | None = None,
+    observed: np.ndarray | None = None,
+) -> MissingLabels:
     """Rank unannotated pairs by predicted probability and estimate how many are missing per label.
 
-    ``probabilities`` should be out-of-sample (e.g. cross-validated) predictions. The count per
+    ``labels`` is the observed 0/1 annotation matrix ``(n_samples, n_labels)`` and ``pred_probs``
+    the predicted probabilities of the same shape, in that order as everywhere in trueneg
+    (``find_label_issues(labels, pred_probs)``). ``probabilities=`` / ``observed=`` and the old
+    positional order ``(probabilities, observed)`` still work with a ``DeprecationWarning``.
+
+    ``pred_probs`` should be out-of-sample (e.g. cross-validated) predictions. The count per
     label is ``n_annotated * (1 - c) / c`` with one label frequency ``c`` for all labels, from
     :class:`~trueneg.pu.ROCTail` over every (sample, label) pair. A separate ``c`` per label was
     tried and dropped: on labels with few annotations it falls to its floor (the observed rate), and
@@ -161,16 +182,31 @@ def find_missing_labels(probabilities: np.ndarray, observed: np.ndarray, seed: i
     4.2x the true count on yeast and 3.2x on scene with per-label TIcE, 2.7x and 2.0x with per-label
     ROCTail, 1.4x and 2.0x pooled).
     """
-    probs = np.asarray(probabilities, dtype=np.float64)
-    observed = np.asarray(observed)
+    if probabilities is not None or observed is not None:
+        warnings.warn("find_missing_labels(probabilities=, observed=) is deprecated: pass (labels, pred_probs)",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        labels, pred_probs = observed if observed is not None else labels, probabilities
+    if labels is None or pred_probs is None:
+        raise TypeError("find_missing_labels needs labels and pred_probs")
+    observed, probs = np.asarray(labels), np.asarray(pred_probs, dtype=np.float64)
     if probs.shape != observed.shape:
-        raise ValueError(f"probabilities {probs.shape} and observed {observed.shape} differ in shape")
+        raise ValueError(f"labels {observed.shape} and pred_probs {probs.shape} differ in shape")
+    if not _binary(observed) and _binary(probs):  # the pre-0.3 order (probabilities, observed)
+        warnings.warn("find_missing_labels(probabilities, observed) is deprecated: pass (labels, pred_probs)",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        observed, probs = probs.astype(np.int64), observed.astype(np.float64)
+    if not _binary(observed):
+        raise ValueError("labels must be the observed 0/1 annotation matrix")
     expected = np.zeros(observed.shape[1])
     s = observed.ravel().astype(bool)
     if 2 <= s.sum() <= len(s) - 2:
-        c = ROCTail(n_bootstrap=0, random_state=seed).fit(probs.ravel()[:, None], s).label_frequency_
+        c = ROCTail(n_bootstrap=0, seed=seed).fit(probs.ravel()[:, None], s).label_frequency_
         expected = observed.sum(axis=0) * (1 - c) / c
     samples, labels = np.nonzero(observed == 0)
     values = probs[samples, labels]
     order = np.argsort(-values, kind="stable")
     return MissingLabels(samples[order], labels[order], values[order], expected)
+
+
+def _binary(values: np.ndarray) -> bool:
+    return bool(np.isin(values, (0, 1)).all())

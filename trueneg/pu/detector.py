@@ -68,7 +68,7 @@ def check_choice(name: str, value: Any) -> None:
 def label_frequency_estimator(name: str, n_bootstrap: int = 200, seed: int = 0) -> Any:
     """An unfitted label-frequency estimator of :mod:`trueneg.pu.priors` by name (KM2: at most 20 bootstraps)."""
     check_choice("estimator", name)
-    return ESTIMATORS[name](n_bootstrap=n_bootstrap if name != "km2" else min(n_bootstrap, 20), random_state=seed)
+    return ESTIMATORS[name](n_bootstrap=n_bootstrap if name != "km2" else min(n_bootstrap, 20), seed=seed)
 
 
 @dataclass

@@ -37,20 +37,16 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-def _check(X: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim == 1:
-        X = X[:, None]
+def _check_labels(X: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``s`` as booleans (non-zero = labeled); PU estimation needs both labeled and unlabeled examples."""
     s = np.asarray(s).astype(bool).ravel()
-    if len(X) != len(s):
-        raise ValueError(f"X has {len(X)} rows but s has {len(s)} labels")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values")
     if s.sum() < 2 or (~s).sum() < 2:
         raise ValueError(f"need at least 2 labeled and 2 unlabeled examples, got {s.sum()} and {(~s).sum()}")
     return X, s
@@ -61,7 +57,7 @@ class _LabelFrequencyEstimator(BaseEstimator):
 
     n_bootstrap: int
     confidence: float
-    random_state: int
+    seed: int
 
     def _prepare(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Per-example state the estimate is computed from (default: the features)."""
@@ -70,10 +66,17 @@ class _LabelFrequencyEstimator(BaseEstimator):
     def _estimate(self, state: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> float:
         raise NotImplementedError
 
-    def fit(self, X: np.ndarray, s: np.ndarray) -> _LabelFrequencyEstimator:
-        """Estimate the label frequency ``c``, the priors, and their bootstrap intervals."""
-        X, s = _check(X, s)
-        rng = np.random.default_rng(self.random_state)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _LabelFrequencyEstimator:
+        """Estimate the label frequency ``c``, the priors, and their bootstrap intervals.
+
+        ``X`` is ``(n_samples, n_features)`` (dense, finite); ``y`` the observed labels ``s``
+        (1 = labeled positive, 0 = unlabeled), with at least two of each.
+        """
+        if not issparse(X) and hasattr(X, "__len__") and hasattr(y, "__len__") and len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but s has {len(y)} labels")
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=4)
+        X, s = _check_labels(X, y)
+        rng = np.random.default_rng(self.seed)
         state = self._prepare(X, s)
         self.label_frequency_ = float(np.clip(self._estimate(state, s, rng), s.mean(), 1.0))
         boots = []
@@ -129,7 +132,8 @@ class ElkanNoto(_LabelFrequencyEstimator):
 
     Args:
         estimator: probabilistic classifier for ``P(s=1|x)``; default logistic regression.
-        folds: cross-fitting folds. n_bootstrap / confidence: bootstrap interval. random_state: seed.
+        folds: cross-fitting folds. n_bootstrap / confidence: bootstrap interval.
+        seed: seed of the folds and the bootstrap.
     """
 
     def __init__(
@@ -138,24 +142,25 @@ class ElkanNoto(_LabelFrequencyEstimator):
         folds: int = 5,
         n_bootstrap: int = 200,
         confidence: float = 0.95,
-        random_state: int = 0,
+        seed: int = 0,
     ) -> None:
         self.estimator = estimator
         self.folds = folds
         self.n_bootstrap = n_bootstrap
         self.confidence = confidence
-        self.random_state = random_state
+        self.seed = seed
 
     def _prepare(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         self.classifier_ = _classifier(self.estimator).fit(X, s)
-        return oof_scores(self.estimator, X, s, self.folds, self.random_state)
+        return oof_scores(self.estimator, X, s, self.folds, self.seed)
 
     def _estimate(self, state: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> float:
         return float(state[s].mean())
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """``P(y=1 | x)`` under SCAR, clipped to [0, 1]."""
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        check_is_fitted(self, "classifier_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         return np.clip(self.classifier_.predict_proba(X)[:, 1] / self.label_frequency_, 0.0, 1.0)
 
 
@@ -166,7 +171,7 @@ class _ScoreBased(_LabelFrequencyEstimator):
     folds: int
 
     def _prepare(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return oof_scores(self.estimator, X, s, self.folds, self.random_state)
+        return oof_scores(self.estimator, X, s, self.folds, self.seed)
 
 
 class TIcE(_ScoreBased):
@@ -190,7 +195,7 @@ class TIcE(_ScoreBased):
         folds: int = 5,
         n_bootstrap: int = 200,
         confidence: float = 0.95,
-        random_state: int = 0,
+        seed: int = 0,
     ) -> None:
         self.estimator = estimator
         self.delta = delta
@@ -198,7 +203,7 @@ class TIcE(_ScoreBased):
         self.folds = folds
         self.n_bootstrap = n_bootstrap
         self.confidence = confidence
-        self.random_state = random_state
+        self.seed = seed
 
     def _estimate(self, state: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> float:
         order = np.argsort(-state, kind="stable")
@@ -232,14 +237,14 @@ class ROCTail(_ScoreBased):
         folds: int = 5,
         n_bootstrap: int = 200,
         confidence: float = 0.95,
-        random_state: int = 0,
+        seed: int = 0,
     ) -> None:
         self.estimator = estimator
         self.min_tail = min_tail
         self.folds = folds
         self.n_bootstrap = n_bootstrap
         self.confidence = confidence
-        self.random_state = random_state
+        self.seed = seed
 
     def _estimate(self, state: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> float:
         labeled = np.sort(state[s])[::-1]
@@ -271,14 +276,14 @@ class KM2(_LabelFrequencyEstimator):
         iterations: int = 200,
         n_bootstrap: int = 20,
         confidence: float = 0.95,
-        random_state: int = 0,
+        seed: int = 0,
     ) -> None:
         self.max_samples = max_samples
         self.grid = grid
         self.iterations = iterations
         self.n_bootstrap = n_bootstrap
         self.confidence = confidence
-        self.random_state = random_state
+        self.seed = seed
 
     def _estimate(self, state: np.ndarray, s: np.ndarray, rng: np.random.Generator) -> float:
         kappa = self.mixture_proportion(state[~s], state[s], rng)

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -130,10 +131,16 @@ class FalseNegativeAwareALS(BaseEstimator):
         if not hasattr(self, "user_factors_"):
             raise ValueError("this FalseNegativeAwareALS is not fitted yet; call fit first")
 
-    def score(self) -> np.ndarray:
+    def predict_scores(self) -> np.ndarray:
         """``(n_users, n_items)`` scores (the layout :func:`~trueneg.recommendation.evaluate_topk` reads)."""
         self._check_fitted()
         return self.user_factors_ @ self.item_factors_.T
+
+    def score(self) -> np.ndarray:
+        """Deprecated name of :meth:`predict_scores` (scikit-learn's ``score`` is a scalar metric)."""
+        warnings.warn("FalseNegativeAwareALS.score() is deprecated: use predict_scores()", DeprecationWarning,
+                      stacklevel=2)  # fmt: skip
+        return self.predict_scores()
 
     def recommend(self, users: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items (indices into the log's item ids) and scores per user, interacted items excluded."""

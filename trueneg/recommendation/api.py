@@ -76,7 +76,7 @@ def train_recommender(
             raise ValueError(f"{test.source}: none of the test interactions names a user and an item of {data.source}")
         split = "given test log"
     fitted = (FalseNegativeAwareALS if model == "als" else MatrixFactorization)(seed=seed, **params).fit(train)
-    metrics = evaluate_topk(fitted.score(), train, held_out, k)
+    metrics = evaluate_topk(fitted.predict_scores(), train, held_out, k)
     summary = {
         "source": data.source,
         "users": data.n_users,
@@ -181,7 +181,7 @@ def audit_interactions(
     check_range("n_suspects", n_suspects, low=0, integer=True)
     missing = fit_missing_positives(data, estimator, seed=seed)
     model = model or MatrixFactorization(seed=seed, show_progress=show_progress).fit(data)
-    scores = model.score()
+    scores = model.predict_scores()
     probability = missing.probability_matrix()
     per_sampler = {}
     for name in samplers:

@@ -28,7 +28,7 @@ def evaluate_topk(scores: np.ndarray, train: Interactions, test: Interactions, k
     """Mean ``recall@k`` and ``ndcg@k`` over the users with held-out items, and their count.
 
     Example:
-        >>> evaluate_topk(model.score(), split.train, split.test, k=20)  # doctest: +SKIP
+        >>> evaluate_topk(model.predict_scores(), split.train, split.test, k=20)  # doctest: +SKIP
         {'recall@20': 0.21, 'ndcg@20': 0.09, 'users': 943}
     """
     import pytrec_eval

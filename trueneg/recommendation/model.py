@@ -14,6 +14,7 @@ Scores are ``x_ui = p_u · q_i + b_i``. Training is seeded and bit-reproducible 
 from __future__ import annotations
 
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.nn import functional as F
@@ -59,7 +61,7 @@ class MatrixFactorization(BaseEstimator):
     Example:
         >>> split = leave_last_out(load_interactions("../shared/data/ml-100k"))  # doctest: +SKIP
         >>> mf = MatrixFactorization(sampler="fn-aware").fit(split.train)  # doctest: +SKIP
-        >>> evaluate_topk(mf.score(), split.train, split.test)  # doctest: +SKIP
+        >>> evaluate_topk(mf.predict_scores(), split.train, split.test)  # doctest: +SKIP
     """
 
     def __init__(
@@ -178,12 +180,20 @@ class MatrixFactorization(BaseEstimator):
             total += float(loss.detach()) * len(users)
         return total / len(order)
 
-    def score(self, users: np.ndarray | None = None) -> np.ndarray:
+    def predict_scores(self, users: np.ndarray | None = None) -> np.ndarray:
         """Scores ``(len(users), n_items)`` (all users by default); higher means more likely relevant."""
+        check_is_fitted(self, "model_")
         if users is None:
             users = np.arange(self.model_.user.shape[0])
         with torch.no_grad():
             return self.model_(torch.as_tensor(np.asarray(users))).numpy()
+
+    def score(self, users: np.ndarray | None = None) -> np.ndarray:
+        """Deprecated name of :meth:`predict_scores` (scikit-learn's ``score`` is a scalar metric)."""
+        warnings.warn(
+            "MatrixFactorization.score() is deprecated: use predict_scores()", DeprecationWarning, stacklevel=2
+        )
+        return self.predict_scores(users)
 
 
 def check_factors_path(path: str | Path) -> None:

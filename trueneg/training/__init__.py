@@ -3,6 +3,7 @@
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.losses import (
     candidate_scores,
+    debiased_clamped_share,
     debiased_contrastive,
     false_negative_masked_info_nce,
     info_nce,
@@ -26,6 +27,7 @@ __all__ = [
     "TrainResult",
     "TrainingExamples",
     "candidate_scores",
+    "debiased_clamped_share",
     "debiased_contrastive",
     "false_negative_masked_info_nce",
     "info_nce",

@@ -8,12 +8,20 @@ file has them, soft-label scores (positive first). The format is recognised from
   are gathered into one example, in file order;
 - n-tuple ``{"anchor", "positive", "negative_1", ..., ["scores"]}``;
 - labeled-list ``{"anchor", "docs", "labels" | "scores"}``: the first document is the positive.
+
+Rows mined with ``fn_action="relabel"`` flag inferred positives (``pos_inferred`` aligned with
+``pos``, or ``positive_inferred``) and give their probability (``pos_probability`` /
+``positive_probability``); rows mined with a false-negative detector give each negative's
+probability of being a missing positive (``neg_probability`` / ``negative_probability`` /
+``negative_probabilities``). Both are kept (``inferred``, ``weights``, ``negative_probabilities``)
+for :func:`trueneg.training.train`'s ``inferred="soft"`` and ``guide="probability"``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,25 +34,55 @@ from trueneg.data.readers import read_table, text_field
 
 @dataclass
 class TrainingExamples:
-    """(anchor, positive, negatives[, scores]) examples; ``scores`` is ``None`` when the file has none."""
+    """(anchor, positive, negatives[, scores]) examples; ``scores`` is ``None`` when the file has none.
+
+    ``inferred`` says which positives were inferred (relabeled) rather than labeled, ``weights`` is
+    each positive's probability of being relevant (1 for labeled ones) and ``negative_probabilities``
+    each negative's false-negative probability; each is ``None`` when the rows do not carry it.
+    """
 
     anchors: list[str]
     positives: list[str]
     negatives: list[list[str]]
     scores: list[list[float]] | None
     source: str
+    inferred: list[bool] | None = None
+    weights: list[float] | None = None
+    negative_probabilities: list[list[float]] | None = None
+
+    def subset(self, keep: list[bool]) -> TrainingExamples:
+        """The examples where ``keep`` is true."""
+
+        def pick(values: list | None) -> list | None:
+            return None if values is None else [v for v, k in zip(values, keep) if k]
+
+        return TrainingExamples(
+            pick(self.anchors), pick(self.positives), pick(self.negatives), pick(self.scores), self.source,
+            pick(self.inferred), pick(self.weights), pick(self.negative_probabilities),
+        )  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.anchors)
 
-    def to_columns(self, num_negatives: int, seed: int = 0) -> dict[str, list[Any]]:
+    def to_columns(
+        self, num_negatives: int, seed: int = 0, *, weights: bool = False, probabilities: bool = False
+    ) -> dict[str, list[Any]]:
         """Rectangular columns ``anchor, positive, negative_1..n[, label]`` for the trainer.
 
         Each example keeps its first ``num_negatives`` negatives. An example with fewer is topped up
         with negatives drawn at random (seeded) from the other examples' lists, so every labeled pair
         is trained on and the batch stays rectangular; the drawn ones get the lowest score of the
-        example as their soft label.
+        example as their soft label and false-negative probability 0 (a random document).
+
+        ``label`` holds, in this order (see :mod:`trueneg.training.modules`): the pair's weight
+        (``weights=True``; 1 where the rows give none), the negatives' false-negative probabilities
+        (``probabilities=True``), then the soft-label scores when the examples have them.
         """
+        if probabilities and self.negative_probabilities is None:
+            raise DataError(
+                f"{self.source}: the rows carry no negative probabilities; mine with a false-negative detector "
+                "(max_fn_rate or fn_action) so they have neg_probability"
+            )
         if num_negatives < 0:
             raise ValueError(f"num_negatives must be >= 0, got {num_negatives}")
         rng = np.random.default_rng(seed)
@@ -54,7 +92,7 @@ class TrainingExamples:
         columns: dict[str, list[Any]] = {"anchor": list(self.anchors), "positive": list(self.positives)}
         chosen = []
         for negs in self.negatives:
-            picked = negs[:num_negatives]
+            picked = list(negs[:num_negatives])
             for _ in range(100 * num_negatives):  # bounded: a tiny pool may not have enough distinct texts
                 if len(picked) >= num_negatives:
                     break
@@ -65,11 +103,19 @@ class TrainingExamples:
             chosen.append(picked)
         for i in range(num_negatives):
             columns[f"negative_{i + 1}"] = [row[i] for row in chosen]
+        labels: list[list[float]] = [[] for _ in self.anchors]
+        if weights:
+            for row, w in zip(labels, self.weights or [1.0] * len(self)):
+                row.append(float(w))
+        if probabilities:
+            for row, negs, probs in zip(labels, self.negatives, self.negative_probabilities):
+                kept = list(probs[: min(len(negs), num_negatives)])
+                row.extend(kept + [0.0] * (num_negatives - len(kept)))
         if self.scores is not None:
-            labels = []
-            for negs, scores in zip(self.negatives, self.scores):
+            for row, negs, scores in zip(labels, self.negatives, self.scores):
                 kept = scores[: 1 + min(len(negs), num_negatives)]
-                labels.append(kept + [min(kept)] * (1 + num_negatives - len(kept)))
+                row.extend(kept + [min(kept)] * (1 + num_negatives - len(kept)))
+        if any(labels):
             columns["label"] = labels
         return columns
 
@@ -88,6 +134,36 @@ def _scores(path: Path, number: int, record: dict[str, Any], name: str, expected
     if bad is not None:
         raise DataError(f"{path}:{number}: field {name!r} item {bad} is {value[bad]}; soft labels must be finite")
     return [float(v) for v in value]
+
+
+def _probabilities(path: Path, number: int, record: dict[str, Any], name: str, expected: int) -> list[float] | None:
+    values = _scores(path, number, record, name, expected)
+    if values is not None and not all(0.0 <= v <= 1.0 for v in values):
+        raise DataError(f"{path}:{number}: field {name!r} must hold probabilities in [0, 1]")
+    return values
+
+
+def _flags(path: Path, number: int, record: dict[str, Any], name: str, expected: int) -> list[bool] | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, bool) for v in value):
+        raise DataError(f"{path}:{number}: field {name!r} must be a list of booleans")
+    if len(value) != expected:
+        raise DataError(f"{path}:{number}: field {name!r} has {len(value)} values, expected {expected}")
+    return list(value)
+
+
+def _one(path: Path, number: int, record: dict[str, Any], name: str, kind: type) -> Any:
+    """A scalar field (``positive_inferred`` / ``*_probability``) of the one-positive formats, or ``None``."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise DataError(f"{path}:{number}: field {name!r} must be true or false")
+        return value
+    return _probabilities(path, number, {name: [value]}, name, 1)[0]
 
 
 def _texts(path: Path, number: int, record: dict[str, Any], name: str) -> list[str]:
@@ -136,6 +212,9 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
     positives: list[str] = []
     negatives: list[list[str]] = []
     scores: list[list[float] | None] = []
+    inferred: list[bool | None] = []
+    weights: list[float | None] = []
+    neg_probs: list[list[float] | None] = []
     triplet_index: dict[tuple[str, str], int] = {}
     fmt = None
     for number, record in records:
@@ -150,24 +229,38 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
                 raise DataError(f"{path}:{number}: field 'pos' is empty")
             pos_scores = _scores(path, number, record, "pos_scores", len(pos))
             neg_scores = _scores(path, number, record, "neg_scores", len(neg))
+            flags = _flags(path, number, record, "pos_inferred", len(pos))
+            pos_probs = _probabilities(path, number, record, "pos_probability", len(pos))
+            row_neg_probs = _probabilities(path, number, record, "neg_probability", len(neg))
             for i, p in enumerate(pos):
                 anchors.append(query)
                 positives.append(p)
                 negatives.append(list(neg))
                 both = pos_scores is not None and neg_scores is not None
                 scores.append([pos_scores[i], *neg_scores] if both else None)
+                inferred.append(flags[i] if flags else None)
+                weights.append(pos_probs[i] if pos_probs else None)
+                neg_probs.append(list(row_neg_probs) if row_neg_probs is not None else None)
         elif fmt == "triplet":
             key = (text_field(path, number, record, "anchor"), text_field(path, number, record, "positive"))
             negative = text_field(path, number, record, "negative")
             row_scores = _scores(path, number, record, "scores", 2)
+            neg_prob = _one(path, number, record, "negative_probability", float)
             if key not in triplet_index:
                 triplet_index[key] = len(anchors)
                 anchors.append(key[0])
                 positives.append(key[1])
                 negatives.append([])
                 scores.append([row_scores[0]] if row_scores else None)
+                inferred.append(_one(path, number, record, "positive_inferred", bool))
+                weights.append(_one(path, number, record, "positive_probability", float))
+                neg_probs.append([])
             i = triplet_index[key]
             negatives[i].append(negative)
+            if neg_probs[i] is not None and neg_prob is not None:
+                neg_probs[i].append(neg_prob)
+            else:
+                neg_probs[i] = None
             if row_scores and scores[i] is not None:
                 scores[i].append(row_scores[1])
             else:
@@ -175,9 +268,12 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
         elif fmt == "n-tuple":
             anchors.append(text_field(path, number, record, "anchor"))
             positives.append(text_field(path, number, record, "positive"))
-            names = sorted((k for k in record if k.startswith("negative_")), key=lambda k: int(k.split("_")[1]))
+            names = sorted((k for k in record if re.fullmatch(r"negative_\d+", k)), key=lambda k: int(k.split("_")[1]))
             negatives.append([text_field(path, number, record, k) for k in names])
             scores.append(_scores(path, number, record, "scores", 1 + len(names)))
+            inferred.append(_one(path, number, record, "positive_inferred", bool))
+            weights.append(_one(path, number, record, "positive_probability", float))
+            neg_probs.append(_probabilities(path, number, record, "negative_probabilities", len(names)))
         else:
             anchor = text_field(path, number, record, "anchor")
             docs = _texts(path, number, record, "docs")
@@ -190,7 +286,19 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
             positives.append(docs[0])
             negatives.append(docs[1:])
             scores.append(_scores(path, number, record, "scores", len(docs)))
+            inferred.append(_one(path, number, record, "positive_inferred", bool))
+            weights.append(_one(path, number, record, "positive_probability", float))
+            neg_probs.append(_probabilities(path, number, record, "negative_probabilities", len(docs) - 1))
     if not anchors:
         raise DataError(f"{path}: no training examples in the file")
-    complete = all(s is not None for s in scores)
-    return TrainingExamples(anchors, positives, negatives, scores if complete else None, str(path))
+
+    def complete(values: list) -> list | None:
+        return values if all(v is not None for v in values) else None
+
+    flags = [bool(f) for f in inferred] if any(f is not None for f in inferred) else None
+    pair_weights = None
+    if any(w is not None for w in weights):
+        pair_weights = [1.0 if w is None else w for w in weights]
+    return TrainingExamples(
+        anchors, positives, negatives, complete(scores), str(path), flags, pair_weights, complete(neg_probs)
+    )

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from trueneg.io import atomic_dir, check_writable
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
 
-GUIDES = ("self", "base")
+GUIDES = ("self", "base", "probability")
+INFERRED = ("positive", "soft", "skip")
 
 
 @dataclass
@@ -85,6 +86,8 @@ def train(
     audit_json: str | os.PathLike | None = None,
     margin: float = 0.0,
     guide: str = "self",
+    inferred: str = "positive",
+    debias_temperature: float | None = 0.5,
     temperature: float = 1.0,
     contrastive_weight: float = 1.0,
     scale: float = 20.0,
@@ -114,8 +117,17 @@ def train(
             topped up with random negatives (see :meth:`TrainingExamples.to_columns`).
         max_steps: overrides ``epochs`` when given.
         train_layers: fine-tune only the top N transformer layers (faster on CPU; ``None`` = all).
-        guide: for ``"fn-masked"``: ``"self"`` (the student's detached scores) or ``"base"`` (a frozen
-            copy of the starting model, one more forward pass per step).
+        guide: for ``"fn-masked"``: ``"self"`` (the student's detached scores), ``"base"`` (a frozen
+            copy of the starting model, one more forward pass per step) or ``"probability"`` (the
+            false-negative detector's probability of each mined negative, ``neg_probability`` of
+            `trueneg mine`: a negative counts ``1 - p`` in the denominator).
+        inferred: what to do with positives `trueneg mine --fn-action relabel` inferred
+            (``pos_inferred``): ``"positive"`` (train on them like labeled ones), ``"soft"`` (each
+            such pair's loss weighted by its probability ``pos_probability``; labeled pairs weigh 1)
+            or ``"skip"`` (labeled pairs only; the inferred documents are still not negatives).
+        debias_temperature: for ``"debiased"``: the temperature at which the share of false
+            negatives is estimated (see :func:`~trueneg.training.losses.debiased_contrastive`);
+            ``None`` = the loss's own (1 / scale), the published loss, which clamps at scale 20.
         checkpoint_steps: save a checkpoint every N steps (``None``/0: none) in ``.NAME.checkpoints/``
             beside ``output_dir``, the last two kept; they exist only to resume an interrupted run
             and are deleted once the model is written (the finished model carries no optimizer state).
@@ -147,6 +159,8 @@ def train(
         raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
     if guide not in GUIDES:
         raise ValueError(f"guide must be one of {GUIDES}, got {guide!r}")
+    if inferred not in INFERRED:
+        raise ValueError(f"inferred must be one of {INFERRED}, got {inferred!r}")
     if batch_size < 2:
         raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {batch_size}")
     output_dir = Path(output_dir)
@@ -163,6 +177,17 @@ def train(
         examples = load_examples(examples)
     if loss == "distill" and examples.scores is None:
         raise ValueError(f"{examples.source}: loss 'distill' needs soft labels (scores) in the file")
+    probabilities = loss == "fn-masked" and guide == "probability"
+    if probabilities and examples.negative_probabilities is None:
+        raise ValueError(
+            f"{examples.source}: guide 'probability' needs each negative's false-negative probability "
+            "(neg_probability); mine with a detector: --max-fn-rate or --fn-action relabel"
+        )
+    if inferred == "skip" and examples.inferred is not None:
+        examples = examples.subset([not flag for flag in examples.inferred])
+    weighted = inferred == "soft" and examples.inferred is not None and any(examples.inferred)
+    if loss != "distill":
+        examples = replace(examples, scores=None)
     if len(examples) < batch_size:
         raise ValueError(f"{examples.source}: {len(examples)} examples, fewer than one batch of {batch_size}")
 
@@ -173,21 +198,19 @@ def train(
         student.max_seq_length = max_seq_length
     if train_layers is not None:
         _freeze_below(student, train_layers)
-    options: dict[str, Any] = {"scale": scale}
+    options: dict[str, Any] = {"scale": scale, "weighted": weighted}
     if loss == "fn-masked":
-        options.update(margin=margin)
+        options.update(margin=margin, probabilities=probabilities)
         if guide == "base":
             options["guide"] = load_model(model_path, device)
             options["guide"].max_seq_length = student.max_seq_length
     elif loss == "debiased":
-        options.update(class_prior=class_prior)
+        options.update(class_prior=class_prior, debias_temperature=debias_temperature)
     elif loss == "distill":
         options.update(temperature=temperature, contrastive_weight=contrastive_weight)
     loss_module = LOSSES[loss](student, **options)
     loss_module.register_forward_hook(_stop_on_non_finite)
-    columns = examples.to_columns(num_negatives, seed)
-    if loss != "distill":
-        columns.pop("label", None)
+    columns = examples.to_columns(num_negatives, seed, weights=weighted, probabilities=probabilities)
     dataset = Dataset.from_dict(columns)
 
     total_steps = max_steps if max_steps is not None else math.ceil(epochs * (len(dataset) // batch_size))
@@ -229,11 +252,19 @@ def train(
                 trainer.add_callback(_StderrProgress())
             state = trainer.train(resume_from_checkpoint=str(last) if last else None)
             seconds = time.perf_counter() - started
+            if trainer.state.global_step == 0:
+                raise ValueError(
+                    f"{examples.source}: no training step ran: no batch of {batch_size} examples without a repeated "
+                    "text could be formed (in-batch negatives must differ from every positive); lower batch_size "
+                    "or num_negatives"
+                )
             student.save(str(staging))
             settings = {
                 "loss": loss,
                 **{k: v for k, v in options.items() if k != "guide"},
                 "guide": guide if loss == "fn-masked" else None,
+                "inferred": inferred if examples.inferred is not None else None,
+                "inferred_pairs": sum(examples.inferred) if examples.inferred is not None else None,
                 "num_negatives": num_negatives,
                 "batch_size": batch_size,
                 "epochs": epochs,
