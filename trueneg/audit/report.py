@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.candidates.encoders import DEFAULT_MODEL
 from trueneg.candidates.pool import member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, write_json
@@ -106,7 +107,7 @@ def audit(
         "source": data.source,
         "skipped": data.skipped or None,
         "retriever": retriever,
-        "model": str(model or "sentence-transformers/all-MiniLM-L6-v2") if retriever != "sparse" else None,
+        "model": str(model or DEFAULT_MODEL) if retriever != "sparse" else None,
     }
     return tally.result(summary, est, mined.summary["false_negatives"], num_negatives, perc_pos, max_fn_rate)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.candidates.encoders import DEFAULT_MODEL
 from trueneg.candidates.pool import CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import check_writable
@@ -305,7 +306,7 @@ def mine_negatives(
         "queries": n_q,
         "queries_without_positive": len(data.qrels) - n_q,
         "retriever": cfg.retriever,
-        "model": None if cfg.retriever == "sparse" else str(model or "sentence-transformers/all-MiniLM-L6-v2"),
+        "model": None if cfg.retriever == "sparse" else str(model or DEFAULT_MODEL),
         "backend": None if cfg.retriever == "sparse" else cfg.backend,
         "teacher": None if teacher is None else str(teacher),
         "sampling": cfg.sampling,

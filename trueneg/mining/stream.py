@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
+from trueneg.candidates.encoders import DEFAULT_MODEL
 from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tune_index
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.data.dataset import DataError, RetrievalData
@@ -329,7 +330,7 @@ def scaled_miner(
         bounds = [(s, min(s + chunk, len(query_ids))) for s in range(0, len(query_ids), chunk)]
         given = corpus_embeddings is not None and query_embeddings is not None
         describe = {
-            "model": None if given else str(model or "sentence-transformers/all-MiniLM-L6-v2"),
+            "model": None if given else str(model or DEFAULT_MODEL),
             "backend": None if given else backend,
             "embeddings": {
                 "corpus": str(corpus_embeddings or "encoded"),
