@@ -44,3 +44,9 @@ def check_range(
         if integer and high is None and not low_open and low is not None:
             raise ValueError(f"{name} must be at least {_fmt(low)}, got {value}")
         raise ValueError(f"{name} must be in {interval}, got {value}")
+
+
+def check_one_of(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")

@@ -27,7 +27,7 @@ from trueneg.candidates.encoders import BACKENDS
 from trueneg.candidates.pool import RETRIEVERS
 from trueneg.mining.sampling import SAMPLING
 from trueneg.mining.teacher import TEACHER_TYPES
-from trueneg.validation import check_range
+from trueneg.validation import check_one_of, check_range
 
 FnAction = Literal["drop", "relabel", "drop-query"]
 FN_ACTIONS = get_args(FnAction)
@@ -94,9 +94,7 @@ class MiningConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+            check_one_of(name, getattr(self, name), allowed)
         for name, domain in NUMERIC.items():
             check_range(name, getattr(self, name), **domain)
         if self.range_max is not None and self.range_max <= self.range_min:

@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from trueneg.candidates.pool import CandidatePool
 from trueneg.pu.evidence import SIGNALS, UNORDERED, Evidence, population
 from trueneg.pu.priors import KM2, ElkanNoto, ROCTail, TIcE, unlabeled_posterior
+from trueneg.validation import check_one_of
 
 Estimator = Literal["roc", "tice", "elkan-noto", "km2"]
 Classifier = Literal["auto", "boosting", "logistic"]
@@ -60,9 +61,7 @@ _CHOICES = {"estimator": Estimator, "classifier": Classifier, "detector": Detect
 
 def check_choice(name: str, value: Any) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is one of its ``Literal`` choices."""
-    allowed = get_args(_CHOICES[name])
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    check_one_of(name, value, get_args(_CHOICES[name]))
 
 
 def label_frequency_estimator(name: str, n_bootstrap: int = 200, seed: int = 0) -> Any:

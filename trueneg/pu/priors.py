@@ -44,12 +44,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-def _check_labels(X: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_labels(s: np.ndarray) -> np.ndarray:
     """``s`` as booleans (non-zero = labeled); PU estimation needs both labeled and unlabeled examples."""
     s = np.asarray(s).astype(bool).ravel()
     if s.sum() < 2 or (~s).sum() < 2:
         raise ValueError(f"need at least 2 labeled and 2 unlabeled examples, got {s.sum()} and {(~s).sum()}")
-    return X, s
+    return s
 
 
 class _LabelFrequencyEstimator(BaseEstimator):
@@ -75,7 +75,7 @@ class _LabelFrequencyEstimator(BaseEstimator):
         if not issparse(X) and hasattr(X, "__len__") and hasattr(y, "__len__") and len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but s has {len(y)} labels")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=4)
-        X, s = _check_labels(X, y)
+        s = _check_labels(y)
         rng = np.random.default_rng(self.seed)
         state = self._prepare(X, s)
         self.label_frequency_ = float(np.clip(self._estimate(state, s, rng), s.mean(), 1.0))

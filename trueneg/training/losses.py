@@ -90,6 +90,14 @@ def false_negative_masked_info_nce(
     return weighted_mean(F.cross_entropy(scores, target, reduction="none"), weights)
 
 
+def check_debiased(class_prior: float, debias_temperature: float | None) -> None:
+    """Raise ``ValueError`` unless ``class_prior`` is in [0, 1) and ``debias_temperature`` is None or > 0."""
+    if not 0.0 <= class_prior < 1.0:
+        raise ValueError(f"class_prior must be in [0, 1), got {class_prior}")
+    if debias_temperature is not None and not debias_temperature > 0:
+        raise ValueError(f"debias_temperature must be > 0, got {debias_temperature}")
+
+
 def _debiased_terms(
     queries: torch.Tensor,
     positives: torch.Tensor,
@@ -99,10 +107,7 @@ def _debiased_terms(
     debias_temperature: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(scaled positive score, log N, log of the corrected negative mean before the clamp) per query."""
-    if not 0.0 <= class_prior < 1.0:
-        raise ValueError(f"class_prior must be in [0, 1), got {class_prior}")
-    if debias_temperature is not None and not debias_temperature > 0:
-        raise ValueError(f"debias_temperature must be > 0, got {debias_temperature}")
+    check_debiased(class_prior, debias_temperature)
     debias_scale = scale if debias_temperature is None else 1.0 / debias_temperature
     cosine = candidate_scores(queries, positives, negatives, 1.0)
     target = torch.arange(len(queries), device=cosine.device)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from trueneg.training.losses import (
     candidate_scores,
+    check_debiased,
     debiased_contrastive,
     false_negative_masked_info_nce,
     info_nce,
@@ -154,10 +155,7 @@ class DebiasedContrastiveLoss(_ContrastiveLoss):
         weighted: bool = False,
     ):
         super().__init__(model, scale, weighted)
-        if not 0.0 <= class_prior < 1.0:
-            raise ValueError(f"class_prior must be in [0, 1), got {class_prior}")
-        if debias_temperature is not None and not debias_temperature > 0:
-            raise ValueError(f"debias_temperature must be > 0, got {debias_temperature}")
+        check_debiased(class_prior, debias_temperature)
         self.class_prior = class_prior
         self.debias_temperature = debias_temperature
 
