@@ -235,7 +235,7 @@ def test_audit_cli_reports_detector_and_lists_every_pair(tmp_path: Path, monkeyp
     full = load_beir(CISI, "test")
     small = replace(full, qrels={q: full.qrels[q] for q in list(full.qrels)[:8]})
     folder = sparse_labels(small, keep=0.25, test_fraction=0.0, seed=0).write(tmp_path / "cisi")
-    monkeypatch.setattr("trueneg.candidates.pool.as_encoder", lambda *a, **k: HashEncoder())
+    monkeypatch.setattr("trueneg.candidates.pool.encoder_for", lambda *a, **k: HashEncoder())
     out = tmp_path / "audit"
     result = runner.invoke(app, ["audit", str(folder), "--split", "train", "-o", str(out), "--depth", "30",
                                  "--suspects", "100000", "-q"])  # fmt: skip

@@ -299,9 +299,22 @@ def test_model_rejects_bad_parameters(ml_slice: Path) -> None:
         MatrixFactorization(sampler="hard", sampler_kwargs={"range_min": 5, "range_max": 5}).fit(train)
 
 
-def test_audit_reports_per_sampler_shares(ml_slice: Path) -> None:
+def test_audit_reports_per_sampler_shares(ml_slice: Path, tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
     log = load_interactions(ml_slice)
-    summary = audit_interactions(log, n_suspects=20).summary
+    result = audit_interactions(log, n_suspects=20)
+    summary = result.summary
+    # the shared result vocabulary: records carry the log's ids without passing the log again
+    model = fit_missing_positives(log, seed=0, n_bootstrap=2)
+    found = find_missing_positives(model, top=5, data=log)
+    assert found.to_records() == found.to_records(log) and found.to_records()[0]["user"] in set(log.user_ids)
+    assert found.to_dict()["suspects"] == found.to_records()
+    assert result.to_records() == summary["suspects"] and result.to_dict() == summary
+    assert json.loads(result.write(tmp_path / "audit.json").read_text()) == summary
+    assert pq.read_table(result.write(tmp_path / "suspects.parquet")).to_pylist() == summary["suspects"]
     shares = {name: v["estimated_fn_share"] for name, v in summary["samplers"].items()}
     assert shares["fn-aware"] < shares["hard"] and shares["uniform"] < shares["hard"]
     assert (

@@ -196,7 +196,8 @@ def test_sampling_draw_does_not_depend_on_batching() -> None:
 def test_chunked_search_equals_in_memory_exact_mining(tmp_path: Path, sampling: str) -> None:
     data = load_beir(scifact_slice(tmp_path / "sf", n_queries=40, extra_docs=300), split="train")
     options = dict(num_negatives=5, sampling=sampling, near_duplicate=None, seed=1)
-    reference = mine_negatives(data, HashEncoder(), show_progress=False, **options).to_rows("flagembedding")
+    whole = mine_negatives(data, HashEncoder(), show_progress=False, **options)
+    reference = whole.to_rows("flagembedding")
     out = tmp_path / "chunked.jsonl"
     summary = mine_to_file(
         data, out, HashEncoder(), index="exact", chunk_queries=7, cache_dir=False, show_progress=False, **options
@@ -204,6 +205,10 @@ def test_chunked_search_equals_in_memory_exact_mining(tmp_path: Path, sampling: 
     assert summary["chunks"] == 6 and summary["index"]["type"] == "exact"
     assert _rows(out) == reference
     assert summary["negatives_emitted"] == sum(len(r["neg"]) for r in reference)
+    # the six chunks' summaries merge into the in-memory run's: counts, dropped counts and score statistics
+    same = ("queries", "candidates", "dropped", "not_sampled", "negatives_emitted", "scores", "fn_action",
+            "queries_short_of_negatives", "queries_without_negatives", "short_query_ids")  # fmt: skip
+    assert {k: summary[k] for k in same} == {k: whole.summary[k] for k in same}
 
 
 def test_one_chunk_with_near_duplicate_filter_equals_in_memory(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trueneg
+from trueneg.candidates.encoders import SentenceTransformerEncoder
 from trueneg.cli import app
 from trueneg.data import load_beir, normalize_text
 from trueneg.mining import mine_negatives
@@ -155,12 +156,13 @@ def test_bi_encoder_teacher_drives_filters_and_soft_labels(slice_dir: Path, cach
         show_progress=False,
         teacher="sentence-transformers/all-MiniLM-L6-v2",
         teacher_type="bi-encoder",
-        query_prompt="claim: ",
+        model=SentenceTransformerEncoder(query_prompt="claim: ", cache_dir=cache_dir, show_progress=False),
     )
     rows = result.to_rows("triplet")
     assert "scores" in rows[0] and len(rows[0]["scores"]) == 2
     # teacher = the model without the prompt, so its scores differ from the student's
-    student = mine_negatives(data, num_negatives=3, cache_dir=cache_dir, show_progress=False, query_prompt="claim: ")
+    prompted = SentenceTransformerEncoder(query_prompt="claim: ", cache_dir=cache_dir, show_progress=False)
+    student = mine_negatives(data, prompted, num_negatives=3, show_progress=False)
     assert not np.allclose(np.nan_to_num(result.negative_scores), np.nan_to_num(student.negative_scores))
     for qi in range(len(result.query_ids)):
         anchor = result.positive_scores[qi].min()

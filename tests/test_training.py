@@ -269,7 +269,7 @@ def test_cli_train_then_eval(tmp_path: Path) -> None:
 def test_interrupted_training_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
     from safetensors.torch import load_file
 
-    from trueneg.training.train import TrainResult
+    from trueneg.training.trainer import TrainResult
 
     path = _demo_examples(tmp_path)
     options = dict(loss="mnrl", batch_size=8, max_steps=6, learning_rate=2e-4, max_seq_length=48, train_layers=2,
@@ -293,7 +293,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path: Path, monkey
 
 
 def test_non_finite_soft_labels_and_losses_are_refused(tmp_path: Path) -> None:
-    from trueneg.training.train import _stop_on_non_finite
+    from trueneg.training.trainer import _stop_on_non_finite
 
     bad = tmp_path / "nan.jsonl"
     bad.write_text(

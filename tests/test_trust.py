@@ -25,7 +25,7 @@ runner = CliRunner()
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch) -> dict[str, Path]:
     """A SciFact slice, a small interaction log, label files, and a cheap encoder behind every command."""
-    monkeypatch.setattr("trueneg.candidates.pool.as_encoder", lambda *a, **k: HashEncoder())
+    monkeypatch.setattr("trueneg.candidates.pool.encoder_for", lambda *a, **k: HashEncoder())
     rng = np.random.default_rng(0)
     log = tmp_path / "log.csv"
     rows = {(u, i) for u in range(30) for i in rng.choice(60, 8, replace=False)}
@@ -197,7 +197,8 @@ def test_mine_takes_dataframes_dataset_dicts_and_returns_datasets() -> None:
     rows = trueneg.mine(frame, HashEncoder(), corpus=corpus, **options)
     assert [r["query"] for r in rows] == ["cats purr", "dogs bark"] and all(len(r["neg"]) == 2 for r in rows)
     split = datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame)})
-    ds = trueneg.mine(split, HashEncoder(), corpus=corpus, return_dataset=True, query_prompt="query: ", **options)
+    with pytest.warns(DeprecationWarning, match=r"query_prompt is a setting of the encoder"):  # the older spelling
+        ds = trueneg.mine(split, HashEncoder(), corpus=corpus, return_dataset=True, query_prompt="query: ", **options)
     assert isinstance(ds, datasets.Dataset) and ds[0]["prompt"] == "query: " and ds[0]["neg"] == rows[0]["neg"]
     with pytest.raises(ValueError, match="no split 'test'"):
         trueneg.mine(split, HashEncoder(), split="test", corpus=corpus, **options)

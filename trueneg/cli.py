@@ -1,8 +1,10 @@
 """The ``trueneg`` command line: a thin layer over the Python API.
 
-Every command maps to one documented function: ``trueneg mine`` -> :func:`trueneg.mine_negatives`
-(+ :meth:`~trueneg.MiningResult.to_rows` and :func:`trueneg.io.write_rows`; with the scale options
-:func:`trueneg.mine_to_file`), ``trueneg audit`` -> :func:`trueneg.audit.audit` (with the scale
+Every command maps to one documented function, with its settings object built from the options
+(whose defaults are read from ``MiningConfig()``, ``ScaleConfig()``, ``AuditConfig()``,
+``TrainConfig()`` and ``SentenceTransformerEncoder()``): ``trueneg mine`` ->
+:func:`trueneg.mining.write_negatives` (:func:`trueneg.mine_negatives` in memory, or with the scale
+options :func:`trueneg.mine_to_file`), ``trueneg audit`` -> :func:`trueneg.audit.audit` (with the scale
 options :func:`trueneg.audit.audit_at_scale`), ``trueneg labels`` -> :func:`trueneg.labels.find_label_issues`,
 ``trueneg train`` -> :func:`trueneg.training.train`, ``trueneg eval`` ->
 :func:`trueneg.evaluation.evaluate`; ``trueneg recommend train|negatives|audit`` ->
@@ -22,7 +24,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from trueneg.mining.config import MiningConfig
+from trueneg.audit.config import AuditConfig
+from trueneg.candidates.encoders import SentenceTransformerEncoder
+from trueneg.mining.config import MiningConfig, ScaleConfig
+from trueneg.training.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,7 +65,9 @@ err = Console(stderr=True)
 DEMO_DIR = Path(__file__).parent / "data" / "demo"
 
 # options shared by the commands that read retrieval data (mine, audit; --strict also eval)
-MINE = MiningConfig()  # the mining defaults, declared once
+# the library's defaults, declared once: the options below read them from these objects
+MINE, SCALE, AUDIT, TRAIN = MiningConfig(), ScaleConfig(), AuditConfig(), TrainConfig()
+ENCODER = SentenceTransformerEncoder()  # its settings only: nothing loads before the first encode
 QUERY_COLUMN = typer.Option(None, help="Pair files: the query column [guessed from the names].")
 POSITIVE_COLUMN = typer.Option(
     None, help="Pair files: a positive (or, with --label-column, the document) column; repeatable."
@@ -170,45 +177,25 @@ def _print_summary(summary: dict[str, Any], output: Path | None) -> None:
 def _run_mine(
     data_path: Path,
     output: Path,
-    fmt: str,
     split: str,
     corpus: Path | None,
+    strict: bool,
+    columns: Any,
     as_json: bool,
-    options: dict[str, Any],
-    scale: dict[str, Any] | None = None,
-    strict: bool = False,
-    allow_empty: bool = False,
-    columns: Any = None,
+    model: Any,
+    config: MiningConfig,
+    **options: Any,
 ) -> dict[str, Any]:
+    """Load the data and call :func:`trueneg.mining.write_negatives`; print the summary."""
     from trueneg.data import DataError, load_data
-    from trueneg.io import check_rows_suffix, write_rows
-    from trueneg.mining import FORMATS, explain_empty, mine_negatives, mine_to_file
+    from trueneg.mining.stream import check_output, write_negatives
 
     try:
-        if fmt not in FORMATS:
-            raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-        check_rows_suffix(output)
-        if scale is not None and (
-            options["retriever"] != "dense" or options["teacher"] is not None or options.get("judges")
-        ):
-            raise ValueError("the scale options (embeddings files, --index, --max-memory, --engine) need "
-                             "--retriever dense, no --teacher and no --judge")  # fmt: skip
+        check_output(output, options.get("format", "flagembedding"))  # before loading the data
         data = load_data(data_path, split=split, corpus=corpus, strict=strict, columns=columns)
-        if scale is None:
-            result = mine_negatives(data, **options)
-            summary = result.summary
-            if not allow_empty and summary["negatives_emitted"] == 0:
-                raise ValueError(explain_empty(summary))
-            write_rows(output, result.to_rows(fmt))
-        else:
-            unused = ("retriever", "teacher", "teacher_type", "judges", "judge_budget", "judgments_file")
-            summary = mine_to_file(
-                data, output, format=fmt, allow_empty=allow_empty, **scale,
-                **{k: v for k, v in options.items() if k not in unused},
-            )  # fmt: skip
+        summary = write_negatives(data, output, model, config, **options).to_dict()
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    summary = {**summary, "output": str(output), "format": fmt}
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -237,7 +224,7 @@ def mine(
         None, help="sentence-transformers model name or path [default: offline all-MiniLM-L6-v2]."
     ),
     backend: str = typer.Option(
-        MINE.backend, help="Encoder backend: torch (full precision) or onnx-int8 (faster on CPU)."
+        ENCODER.backend, help="Encoder backend: torch (full precision) or onnx-int8 (faster on CPU)."
     ),
     retriever: str = typer.Option(MINE.retriever, help="dense, sparse (BM25) or hybrid (reciprocal-rank fusion)."),
     num_negatives: int = typer.Option(MINE.num_negatives, "--num-negatives", "-n", help="Negatives per query."),
@@ -297,7 +284,7 @@ def mine(
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
     seed: int = typer.Option(MINE.seed, help="Random seed."),
-    batch_size: int = typer.Option(MINE.batch_size, help="Encoding batch size."),
+    batch_size: int = typer.Option(ENCODER.batch_size, help="Encoding batch size."),
     cache_dir: Path | None = typer.Option(
         None, help="Embedding cache folder [default: $TRUENEG_CACHE or ~/.cache/trueneg]."
     ),
@@ -314,7 +301,9 @@ def mine(
     max_memory: str | None = typer.Option(
         None, help="Memory budget for the index and one query chunk, e.g. 4GiB [default: 4GiB]."
     ),
-    target_recall: float = typer.Option(0.95, help="Recall@10 vs exact search an approximate index is tuned to."),
+    target_recall: float = typer.Option(
+        SCALE.target_recall, help="Recall@10 vs exact search an approximate index is tuned to."
+    ),
     engine: str | None = typer.Option(None, help="local or ray (Ray Data; RAY_ADDRESS selects a cluster)."),
     ray_workers: int | None = typer.Option(None, help="Concurrent Ray workers [default: one per CPU]."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
@@ -327,53 +316,35 @@ def mine(
     output, with the index's measured recall in the summary.
     """
     _silence(quiet)
-    options = dict(
-        model=model,
-        backend=backend,
-        retriever=retriever,
-        num_negatives=num_negatives,
-        sampling=sampling,
-        range_min=range_min,
-        range_max=range_max,
-        max_score=max_score,
-        margin=margin,
-        perc_pos=None if no_perc_pos else perc_pos,
-        min_score=min_score,
-        near_duplicate=None if no_near_duplicate else near_duplicate,
-        simans_a=simans_a,
-        simans_b=simans_b,
-        teacher=teacher,
-        teacher_type=teacher_type,
-        max_fn_rate=max_fn_rate,
-        fn_estimator=fn_estimator,
-        fn_detector=detector,
-        fn_action=fn_action,
-        relabel_probability=relabel_probability,
-        max_inferred=max_inferred,
-        drop_query_count=drop_query_count,
-        judges=_judges(judge),
-        judge_budget=judge_budget,
-        judgments_file=judgments,
-        query_prompt=query_prompt,
-        document_prompt=document_prompt,
-        seed=seed,
-        batch_size=batch_size,
-        cache_dir=False if no_cache else cache_dir,
-        show_progress=not quiet,
-    )
-    scale = None
-    if any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory, engine)):
-        scale = dict(
-            corpus_embeddings=corpus_embeddings,
-            query_embeddings=query_embeddings,
-            index=index or "auto",
-            max_memory=max_memory or "4GiB",
-            target_recall=target_recall,
-            engine=engine or "local",
-            ray_workers=ray_workers,
-        )
+    scaled = any(v is not None for v in (index, max_memory, engine))
+    try:
+        encoder = SentenceTransformerEncoder(
+            model, backend=backend, query_prompt=query_prompt, document_prompt=document_prompt, batch_size=batch_size,
+            cache_dir=False if no_cache else cache_dir, show_progress=not quiet,
+        )  # fmt: skip
+        config = MiningConfig(
+            num_negatives=num_negatives, retriever=retriever, sampling=sampling, range_min=range_min,
+            range_max=range_max, max_score=max_score, margin=margin, perc_pos=None if no_perc_pos else perc_pos,
+            min_score=min_score, near_duplicate=None if no_near_duplicate else near_duplicate, simans_a=simans_a,
+            simans_b=simans_b, teacher_type=teacher_type, max_fn_rate=max_fn_rate, fn_estimator=fn_estimator,
+            fn_action=fn_action, relabel_probability=relabel_probability, max_inferred=max_inferred,
+            drop_query_count=drop_query_count, judge_budget=judge_budget, seed=seed,
+        )  # fmt: skip
+        scale = None
+        if scaled or corpus_embeddings is not None or query_embeddings is not None:
+            scale = ScaleConfig(
+                index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, target_recall=target_recall,
+                engine=engine or SCALE.engine, ray_workers=ray_workers,
+            )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc))
     columns = _columns(query_column, positive_column, negative_column, label_column)
-    _run_mine(data, output, format, split, corpus, as_json, options, scale, strict, allow_empty, columns)
+    _run_mine(
+        data, output, split, corpus, strict, columns, as_json, encoder, config, scale=scale, format=format,
+        teacher=teacher, fn_detector=detector, judges=_judges(judge), judgments_file=judgments,
+        corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
+        cache_dir=False if no_cache else cache_dir, allow_empty=allow_empty, show_progress=not quiet,
+    )  # fmt: skip
 
 
 @app.command()
@@ -388,26 +359,30 @@ def audit(
     strict: bool = STRICT,
     corpus: Path | None = typer.Option(None, help="Extra document collection for a pair file."),
     model: str | None = typer.Option(None, help="sentence-transformers model [default: offline all-MiniLM-L6-v2]."),
-    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
-    retriever: str = typer.Option("dense", help="dense, sparse (BM25) or hybrid."),
-    depth: int = typer.Option(100, help="Candidates per query that the estimate covers."),
-    top_k: int = typer.Option(10, help="The dataset rate covers each query's top-k unlabeled candidates."),
-    estimator: str = typer.Option("roc", help="Label-frequency estimator: roc, tice, elkan-noto or km2."),
+    backend: str = typer.Option(ENCODER.backend, help="Encoder backend: torch or onnx-int8."),
+    retriever: str = typer.Option(AUDIT.retriever, help="dense, sparse (BM25) or hybrid."),
+    depth: int = typer.Option(AUDIT.depth, help="Candidates per query that the estimate covers."),
+    top_k: int = typer.Option(AUDIT.top_k, help="The dataset rate covers each query's top-k unlabeled candidates."),
+    estimator: str = typer.Option(AUDIT.estimator, help="Label-frequency estimator: roc, tice, elkan-noto or km2."),
     detector: str = typer.Option(
         "multi", help="multi (score, similarity to the other positives, BM25, other queries' labels) or score."
     ),
-    suspects: int = typer.Option(100, help="How many likely missing positives to list."),
-    num_negatives: int = typer.Option(10, "--num-negatives", "-n", help="Mining configuration to assess: negatives."),
-    perc_pos: float = typer.Option(0.95, help="Mining configuration to assess: TopK-PercPos."),
+    suspects: int = typer.Option(AUDIT.n_suspects, help="How many likely missing positives to list."),
+    num_negatives: int = typer.Option(
+        AUDIT.num_negatives, "--num-negatives", "-n", help="Mining configuration to assess: negatives."
+    ),
+    perc_pos: float = typer.Option(AUDIT.perc_pos, help="Mining configuration to assess: TopK-PercPos."),
     max_fn_rate: float | None = typer.Option(None, help="Mining configuration to assess: --max-fn-rate instead."),
-    seed: int = typer.Option(0, help="Random seed."),
+    query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
+    document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
+    seed: int = typer.Option(AUDIT.seed, help="Random seed."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache folder."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
     corpus_embeddings: Path | None = typer.Option(None, help="Precomputed corpus embeddings (.npy or .parquet)."),
     query_embeddings: Path | None = typer.Option(None, help="Precomputed query embeddings (.npy or .parquet)."),
     index: str | None = typer.Option(None, help="Vector index: auto, exact, ivf, ivfpq or hnsw."),
     max_memory: str | None = typer.Option(None, help="Memory budget for the index and one query chunk [4GiB]."),
-    fn_sample: int = typer.Option(2000, help="With the scale options: queries the estimate is fit on."),
+    fn_sample: int = typer.Option(SCALE.fn_sample, help="With the scale options: queries the estimate is fit on."),
     as_json: bool = typer.Option(False, "--json", help="Print audit.json on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -422,36 +397,29 @@ def audit(
     from trueneg.data import DataError, load_data
     from trueneg.io import check_writable
 
-    common = dict(
-        depth=depth,
-        top_k=top_k,
-        estimator=estimator,
-        detector=detector,
-        n_suspects=suspects,
-        num_negatives=num_negatives,
-        perc_pos=perc_pos,
-        max_fn_rate=max_fn_rate,
-        backend=backend,
-        seed=seed,
-        cache_dir=False if no_cache else cache_dir,
-        show_progress=not quiet,
-    )
-    scale = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
+    cache = False if no_cache else cache_dir
     try:
+        encoder = SentenceTransformerEncoder(
+            model, backend=backend, query_prompt=query_prompt, document_prompt=document_prompt, cache_dir=cache,
+            show_progress=not quiet,
+        )  # fmt: skip
+        config = AuditConfig(
+            depth=depth, top_k=top_k, estimator=estimator, n_suspects=suspects, num_negatives=num_negatives,
+            perc_pos=perc_pos, max_fn_rate=max_fn_rate, retriever=retriever, seed=seed,
+        )  # fmt: skip
+        scaled = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
+        scale = ScaleConfig(index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, fn_sample=fn_sample)
         if output_dir.exists() and not output_dir.is_dir():
             raise ValueError(f"{output_dir}: --output-dir is a file, not a folder")
         check_writable(output_dir / "audit.json", "audit")
         columns = _columns(query_column, positive_column, negative_column, label_column)
         loaded = load_data(data, split=split, corpus=corpus, strict=strict, columns=columns)
-        if not scale:
-            result = run_audit(loaded, model, retriever=retriever, **common)
-        elif retriever != "dense":
-            raise ValueError("the scale options (embeddings files, --index, --max-memory) need --retriever dense")
+        common = dict(detector=detector, cache_dir=cache, show_progress=not quiet)
+        if scaled:
+            result = audit_at_scale(loaded, encoder, config, scale, corpus_embeddings=corpus_embeddings,
+                                    query_embeddings=query_embeddings, **common)  # fmt: skip
         else:
-            result = audit_at_scale(
-                loaded, model, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
-                index=index or "auto", max_memory=max_memory or "4GiB", fn_sample=fn_sample, **common,
-            )  # fmt: skip
+            result = run_audit(loaded, encoder, config, **common)
         html_path, json_path = result.write(output_dir)
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -535,38 +503,43 @@ def train_model(
     data_file: Path = typer.Argument(..., help="A `trueneg mine` output (.jsonl or .parquet, any format)."),
     model: str = typer.Option("default", help="Model path or name; 'default' = the offline all-MiniLM-L6-v2."),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for the trained model."),
-    loss: str = typer.Option("mnrl", help="mnrl, fn-masked, debiased or distill."),
-    num_negatives: int = typer.Option(1, help="Mined negatives per example (0 = in-batch only)."),
-    batch_size: int = typer.Option(32, help="Examples per batch (each also an in-batch negative)."),
-    epochs: float = typer.Option(1.0, help="Passes over the data."),
+    loss: str = typer.Option(TRAIN.loss, help="mnrl, fn-masked, debiased or distill."),
+    num_negatives: int = typer.Option(TRAIN.num_negatives, help="Mined negatives per example (0 = in-batch only)."),
+    batch_size: int = typer.Option(TRAIN.batch_size, help="Examples per batch (each also an in-batch negative)."),
+    epochs: float = typer.Option(TRAIN.epochs, help="Passes over the data."),
     max_steps: int | None = typer.Option(None, help="Stop after this many steps (overrides --epochs)."),
-    lr: float = typer.Option(5e-5, "--lr", help="Peak learning rate (linear warm-up and decay)."),
-    warmup_ratio: float = typer.Option(0.1, help="Share of steps spent warming up."),
+    lr: float = typer.Option(TRAIN.learning_rate, "--lr", help="Peak learning rate (linear warm-up and decay)."),
+    warmup_ratio: float = typer.Option(TRAIN.warmup_ratio, help="Share of steps spent warming up."),
     max_seq_length: int | None = typer.Option(None, help="Truncate texts to this many tokens."),
     train_layers: int | None = typer.Option(None, help="Fine-tune only the top N transformer layers."),
     class_prior: float | None = typer.Option(None, help="debiased: share of false negatives among negatives."),
     audit_json: Path | None = typer.Option(None, "--audit", help="debiased: take the prior from this audit.json."),
-    margin: float = typer.Option(0.0, help="fn-masked: drop candidates scored above positive - margin."),
+    margin: float = typer.Option(TRAIN.margin, help="fn-masked: drop candidates scored above positive - margin."),
     guide: str = typer.Option(
-        "self",
+        TRAIN.guide,
         help="fn-masked: 'self' (detached student), 'base' (frozen start model) or 'probability' (the detector's "
         "neg_probability: a negative counts 1 - p).",
     ),
     inferred: str = typer.Option(
-        "positive",
+        TRAIN.inferred,
         help="Inferred positives (mine --fn-action relabel): 'positive', 'soft' (loss weighted by pos_probability) "
         "or 'skip'.",
     ),
     debias_temperature: float = typer.Option(
-        0.5, help="debiased: temperature of the false-negative share estimate (0 = the loss's own, which clamps)."
+        TRAIN.debias_temperature,
+        help="debiased: temperature of the false-negative share estimate (0 = the loss's own, which clamps).",
     ),
-    temperature: float = typer.Option(1.0, help="distill: softmax temperature."),
-    contrastive_weight: float = typer.Option(1.0, help="distill: weight of the added InfoNCE term."),
-    checkpoint_steps: int = typer.Option(500, help="Save a checkpoint every N steps (0 = none); deleted at the end."),
+    temperature: float = typer.Option(TRAIN.temperature, help="distill: softmax temperature."),
+    contrastive_weight: float = typer.Option(
+        TRAIN.contrastive_weight, help="distill: weight of the added InfoNCE term."
+    ),
+    checkpoint_steps: int = typer.Option(
+        TRAIN.checkpoint_steps, help="Save a checkpoint every N steps (0 = none); deleted at the end."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its latest checkpoint."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to the anchors (queries)."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to the documents."),
-    seed: int = typer.Option(0, help="Random seed."),
+    seed: int = typer.Option(TRAIN.seed, help="Random seed."),
     device: str | None = typer.Option(None, help="cpu, cuda, ...; default: a GPU when present."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON on stdout."),
@@ -578,36 +551,18 @@ def train_model(
     from trueneg.training import train
 
     try:
+        config = TrainConfig(
+            loss=loss, num_negatives=num_negatives, batch_size=batch_size, epochs=epochs, max_steps=max_steps,
+            learning_rate=lr, warmup_ratio=warmup_ratio, max_seq_length=max_seq_length, train_layers=train_layers,
+            class_prior=class_prior, margin=margin, guide=guide, inferred=inferred,
+            debias_temperature=debias_temperature or None, temperature=temperature,
+            contrastive_weight=contrastive_weight, checkpoint_steps=checkpoint_steps, seed=seed,
+            query_prompt=query_prompt, document_prompt=document_prompt,
+        )  # fmt: skip
         result = train(
-            data_file,
-            model,
-            output_dir=output_dir,
-            loss=loss,
-            num_negatives=num_negatives,
-            batch_size=batch_size,
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=lr,
-            warmup_ratio=warmup_ratio,
-            max_seq_length=max_seq_length,
-            train_layers=train_layers,
-            class_prior=class_prior,
-            audit_json=audit_json,
-            margin=margin,
-            guide=guide,
-            inferred=inferred,
-            debias_temperature=debias_temperature or None,
-            temperature=temperature,
-            contrastive_weight=contrastive_weight,
-            checkpoint_steps=checkpoint_steps,
-            seed=seed,
-            device=device,
-            overwrite=overwrite,
-            resume=resume,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            show_progress=not quiet,
-        )
+            data_file, model, config, output_dir=output_dir, audit_json=audit_json, device=device,
+            overwrite=overwrite, resume=resume, show_progress=not quiet,
+        )  # fmt: skip
     except (DataError, ValueError, ImportError, FileExistsError, FileNotFoundError, OSError) as exc:
         _fail(str(exc))
     payload = {k: v for k, v in result.to_dict().items() if k != "log_history"}
@@ -629,7 +584,7 @@ def evaluate_model(
     data: Path = typer.Argument(..., help="BEIR folder."),
     split: str = typer.Option("test", help="qrels split to score."),
     strict: bool = STRICT,
-    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
+    backend: str = typer.Option(ENCODER.backend, help="Encoder backend: torch or onnx-int8."),
     depth: int = typer.Option(100, help="Documents retrieved per query."),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
@@ -646,15 +601,12 @@ def evaluate_model(
 
     try:
         loaded = load_beir(data, split, strict=strict)
+        encoder = SentenceTransformerEncoder(
+            None if model in ("default", "") else model, backend=backend, query_prompt=query_prompt,
+            document_prompt=document_prompt, cache_dir=False if no_cache else cache_dir, show_progress=not quiet,
+        )  # fmt: skip
         result = evaluate(
-            loaded,
-            None if model in ("default", "") else model,
-            backend=backend,
-            depth=depth,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            cache_dir=False if no_cache else cache_dir,
-            show_progress=not quiet,
+            loaded, encoder, depth=depth, cache_dir=False if no_cache else cache_dir, show_progress=not quiet
         )
     except (DataError, ValueError, FileNotFoundError, OSError) as exc:
         _fail(str(exc))
@@ -680,14 +632,18 @@ def evaluate_model(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo_negatives.jsonl"), "--output", "-o", help="Where to write the mined rows."),
-    backend: str = typer.Option("torch", help="Encoder backend: torch or onnx-int8."),
+    backend: str = typer.Option(ENCODER.backend, help="Encoder backend: torch or onnx-int8."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Mine negatives on the bundled SciFact slice with the offline all-MiniLM-L6-v2 model."""
     _silence(quiet)
-    options = dict(backend=backend, num_negatives=10, perc_pos=0.95, show_progress=not quiet)
-    _run_mine(DEMO_DIR, output, "flagembedding", "train", None, as_json, options)
+    try:
+        encoder = SentenceTransformerEncoder(backend=backend, show_progress=not quiet)
+    except ValueError as exc:
+        _fail(str(exc))
+    config = MiningConfig(num_negatives=10, perc_pos=0.95)
+    _run_mine(DEMO_DIR, output, "train", None, False, None, as_json, encoder, config, show_progress=not quiet)
     if not as_json:
         first = json.loads(output.read_text(encoding="utf-8").splitlines()[0])
         err.print(f"[bold]example row[/] query: {first['query']}")

@@ -18,105 +18,106 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.encoders import DEFAULT_MODEL
+from trueneg.audit.config import AuditConfig
+from trueneg.candidates.encoders import ENCODER_SETTINGS, CacheDir, ModelLike, describe_encoder, encoder_for
 from trueneg.candidates.pool import member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
-from trueneg.io import atomic_path, write_json
+from trueneg.io import atomic_path, check_writable, write_json, write_rows
 from trueneg.pu import estimate_false_negatives
-from trueneg.validation import check_range
 
 
 @dataclass
 class AuditResult:
-    """The audit as a JSON-ready dict plus the arrays the plots are drawn from."""
+    """The audit as a JSON-ready dict plus the arrays the plots are drawn from.
+
+    The result vocabulary of every data shape: :meth:`to_dict` (the summary, ``audit.json``),
+    :meth:`to_records` (the suspects, most likely first) and :meth:`write`.
+    """
 
     summary: dict[str, Any]
     positive_scores: np.ndarray
     unlabeled_scores: np.ndarray
     negative_scores: np.ndarray
 
-    def write(self, output_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``report.html`` and ``audit.json`` into ``output_dir`` (each atomically)."""
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        html_path, json_path = output_dir / "report.html", output_dir / "audit.json"
-        with atomic_path(html_path) as tmp:
-            tmp.write_text(render_html(self), encoding="utf-8")
-        write_json(json_path, self.summary)
-        return html_path, json_path
+    def to_dict(self) -> dict[str, Any]:
+        """What ``audit.json`` holds."""
+        return self.summary
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The likely missing positives, one dict per (query, document), most likely first."""
+        return list(self.summary["suspects"])
+
+    def write(self, path: str | Path) -> tuple[Path, ...]:
+        """Write the audit, atomically: ``.json`` = :meth:`to_dict`, ``.html`` = the report,
+        ``.jsonl`` / ``.parquet`` = :meth:`to_records`; any other path is a folder that gets
+        ``report.html`` and ``audit.json``. Returns the paths written."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".json", ".jsonl", ".parquet"):
+            check_writable(path, "audit")
+            if suffix == ".json":
+                write_json(path, self.to_dict())
+            else:
+                write_rows(path, self.to_records())
+            return (path,)
+        if suffix == ".html":
+            check_writable(path, "audit report")
+            with atomic_path(path) as tmp:
+                tmp.write_text(render_html(self), encoding="utf-8")
+            return (path,)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path}: not a folder (write to a folder, or a .json/.html/.jsonl/.parquet file)")
+        check_writable(path / "audit.json", "audit")
+        path.mkdir(parents=True, exist_ok=True)
+        html_path = path / "report.html"
+        self.write(html_path)
+        return html_path, self.write(path / "audit.json")[0]
 
 
 def audit(
     data: RetrievalData,
-    model: Any = None,
+    model: ModelLike = None,
+    config: AuditConfig | None = None,
     *,
-    depth: int = 100,
-    top_k: int = 10,
-    estimator: str = "roc",
-    detector: str = "multi",
-    n_suspects: int = 100,
-    num_negatives: int = 10,
-    perc_pos: float | None = 0.95,
-    max_fn_rate: float | None = None,
-    retriever: str = "dense",
-    backend: str = "torch",
-    seed: int = 0,
-    cache_dir: Any = None,
+    detector: Any = "multi",
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
+    **options: Any,
 ) -> AuditResult:
     """Estimate the false negatives among the unlabeled candidates of ``data``.
 
     Args:
-        depth: candidates retrieved per query (the pool the estimate covers).
-        top_k: the dataset false-negative rate is the expected share of missing positives among
-            each query's ``top_k`` highest-ranked unlabeled candidates, i.e. what naive top-k
-            mining would emit.
-        estimator: label-frequency estimator: ``"roc"`` (default), ``"tice"``, ``"elkan-noto"`` or ``"km2"``.
+        model: the :class:`~trueneg.candidates.Encoder` of the dense side, or a model name (default the
+            offline all-MiniLM-L6-v2); ``cache_dir`` is its embedding cache.
+        config: the :class:`~trueneg.audit.config.AuditConfig` (depth, top_k, estimator, suspects, the
+            mining configuration to assess, retriever, seed); its fields as keywords override it.
         detector: ``"multi"`` (default; every signal of :mod:`trueneg.pu.evidence`) or ``"score"``
             (the score-only model), or a configured :class:`~trueneg.pu.FalseNegativeDetector`.
-        n_suspects: how many likely missing positives to list.
-        num_negatives / perc_pos / max_fn_rate: the mining configuration whose emitted negatives'
-            false-negative rate is also estimated (``summary["mining"]``).
+        options: :class:`AuditConfig` fields, and the deprecated encoder settings (``backend``, prompts).
 
     Example:
-        >>> result = audit(load_beir("../shared/data/scifact"))  # doctest: +SKIP
-        >>> result.summary["estimated_fn_rate"], result.summary["suspects"][0]  # doctest: +SKIP
+        >>> result = audit(load_beir("../shared/data/scifact"), top_k=10)  # doctest: +SKIP
+        >>> result.summary["estimated_fn_rate"], result.to_records()[0]  # doctest: +SKIP
     """
-    from trueneg.mining.mine import mine_negatives
+    from trueneg.mining.mine import mine_pool
 
-    check_audit_options(depth, top_k, n_suspects)
+    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    cfg = AuditConfig.build(config, **options)
+    encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="audit")
     pool = retrieve_candidates(
-        data, model, depth=depth, retriever=retriever, backend=backend, cache_dir=cache_dir, show_progress=show_progress
+        data, encoder, depth=cfg.depth, retriever=cfg.retriever, cache_dir=cache_dir, show_progress=show_progress
     )
-    est = estimate_false_negatives(pool, data, detector=detector, estimator=estimator, seed=seed)
-    mined = mine_negatives(
-        data,
-        num_negatives=num_negatives,
-        perc_pos=perc_pos,
-        max_fn_rate=max_fn_rate,
-        estimate_fn=True,
-        fn_estimator=estimator,
-        seed=seed,
-        show_progress=False,
-        pool=pool,
-        fn_estimate=est,
-    )
-    tally = AuditTally(depth, top_k, n_suspects)
+    est = estimate_false_negatives(pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed)
+    mined = mine_pool(data, pool, cfg.mining(), fn_estimate=est, show_progress=False)
+    tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects)
     tally.add(data, pool, est, mined)
     summary = {
         "source": data.source,
         "skipped": data.skipped or None,
-        "retriever": retriever,
-        "model": str(model or DEFAULT_MODEL) if retriever != "sparse" else None,
+        "retriever": cfg.retriever,
+        "model": describe_encoder(encoder)[0] if cfg.retriever != "sparse" else None,
     }
-    return tally.result(summary, est, mined.summary["false_negatives"], num_negatives, perc_pos, max_fn_rate)
-
-
-def check_audit_options(depth: int, top_k: int, n_suspects: int) -> None:
-    """Raise ``ValueError`` naming the first audit option outside its domain."""
-    check_range("depth", depth, low=1, integer=True)
-    check_range("top_k", top_k, low=1, high=depth, integer=True)
-    check_range("n_suspects", n_suspects, low=0, integer=True)
+    return tally.result(summary, est, mined.summary["false_negatives"], cfg)
 
 
 class AuditTally:
@@ -188,15 +189,7 @@ class AuditTally:
                 merged = merged[np.sort(self.rng.choice(len(merged), self.plot_values, replace=False))]
             self.scores[name] = [merged]
 
-    def result(
-        self,
-        header: dict[str, Any],
-        est: Any,
-        mining_fn: dict[str, Any],
-        num_negatives: int,
-        perc_pos: float | None,
-        max_fn_rate: float | None,
-    ) -> AuditResult:
+    def result(self, header: dict[str, Any], est: Any, mining_fn: dict[str, Any], config: AuditConfig) -> AuditResult:
         """The :class:`AuditResult` of everything added; ``est`` gives the label frequency."""
         rate, low, high = (self.top[:3] / self.top[3]) if self.top[3] else (0.0, 0.0, 0.0)
         mined_rate = self.fn_sums / max(self.emitted, 1)
@@ -222,8 +215,8 @@ class AuditTally:
             "detector": est.details,
             "assumption": "SCAR given the detector's signals (see trueneg.pu.detector)",
             "mining": {
-                "num_negatives": num_negatives,
-                "perc_pos": None if max_fn_rate is not None else perc_pos,
+                "num_negatives": config.num_negatives,
+                "perc_pos": None if config.max_fn_rate is not None else config.perc_pos,
                 **{k: v for k, v in mining_fn.items() if k != "estimator"},
                 "estimated_fn_rate": round(float(mined_rate[0]), 5),
                 "ci_low": round(float(mined_rate[1]), 5),

@@ -15,38 +15,32 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from trueneg.audit.report import AuditResult, AuditTally, check_audit_options
+from trueneg.audit.config import AuditConfig
+from trueneg.audit.report import AuditResult, AuditTally
+from trueneg.candidates.encoders import CacheDir, ModelLike
 from trueneg.data.dataset import RetrievalData
-from trueneg.mining.mine import mine_negatives
-from trueneg.mining.stream import scaled_miner
+from trueneg.mining.config import ScaleConfig
+from trueneg.mining.stream import scale_setup, scaled_miner
 
 
 def audit_at_scale(
     data: RetrievalData,
-    model: Any = None,
+    model: ModelLike = None,
+    config: AuditConfig | None = None,
+    scale: ScaleConfig | None = None,
     *,
+    detector: Any = "multi",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
-    index: str = "auto",
-    max_memory: str | int = "4GiB",
-    target_recall: float = 0.95,
-    fn_sample: int = 2000,
-    depth: int = 100,
-    top_k: int = 10,
-    estimator: str = "roc",
-    detector: str = "multi",
-    n_suspects: int = 100,
-    num_negatives: int = 10,
-    perc_pos: float | None = 0.95,
-    max_fn_rate: float | None = None,
-    backend: str = "torch",
-    seed: int = 0,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
+    **options: Any,
 ) -> AuditResult:
     """Audit ``data`` through the scale path.
 
-    Arguments are those of :func:`trueneg.audit.audit` and :func:`trueneg.mine_to_file`.
+    ``config`` is the :class:`~trueneg.audit.config.AuditConfig` of :func:`trueneg.audit.audit` (dense
+    retriever), ``scale`` the :class:`~trueneg.mining.config.ScaleConfig` and the embedding files those
+    of :func:`trueneg.mine_to_file`; ``options`` are fields of either config by name.
 
     Example:
         >>> files = dict(corpus_embeddings="corpus.npy", query_embeddings="queries.npy")
@@ -55,26 +49,23 @@ def audit_at_scale(
     """
     from tqdm.auto import tqdm
 
-    check_audit_options(depth, top_k, n_suspects)
-    options = dict(
-        num_negatives=num_negatives, perc_pos=perc_pos, max_fn_rate=max_fn_rate, estimate_fn=True,
-        fn_estimator=estimator, fn_detector=detector, seed=seed,
+    cfg, scale, encoder = scale_setup(
+        AuditConfig, config, scale, options, model, cache_dir=cache_dir, show_progress=show_progress,
+        caller="audit_at_scale",
     )  # fmt: skip
+    mining = cfg.mining()
     with scaled_miner(
-        data, model, depth=max(depth, 10 * num_negatives), format="flagembedding", options=options,
-        corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings, index=index, max_memory=max_memory,
-        target_recall=target_recall, fn_sample=fn_sample, backend=backend, cache_dir=cache_dir,
-        show_progress=show_progress,
+        data, encoder, mining, scale, depth=max(cfg.depth, mining.window[1]), format="flagembedding",
+        fn_detector=detector, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
+        cache_dir=cache_dir, show_progress=show_progress,
     ) as (miner, info):  # fmt: skip
-        tally = AuditTally(depth, top_k, n_suspects, seed=seed)
+        tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
         fn_summary = None
         for start, stop in tqdm(info["bounds"], desc="Auditing chunks", disable=not show_progress):
             pool = miner.pool(start, stop)
             est = miner.fn_model.predict(pool, miner.fn_model.evidence_)
-            mined = mine_negatives(
-                data, pool=pool, fn_estimate=est, fn_cutoff=miner.fn_cutoff, show_progress=False, **options
-            )
+            mined = miner.mine(pool, est)
             tally.add(data, pool, est, mined)
             fn_summary = fn_summary or mined.summary["false_negatives"]
     header = {"source": data.source, "retriever": "dense", **info["describe"], "fit_on_queries": info["fit_on"]}
-    return tally.result(header, est, fn_summary, num_negatives, perc_pos, max_fn_rate)
+    return tally.result(header, est, fn_summary, cfg)

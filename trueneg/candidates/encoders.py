@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
 from trueneg.data.dataset import PLURAL
+from trueneg.validation import check_one_of
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
@@ -35,6 +36,10 @@ class Encoder(Protocol):
     """Anything that turns texts into L2-normalized embeddings (one row per text)."""
 
     def encode(self, texts: list[str], kind: Kind) -> np.ndarray: ...
+
+
+ModelLike = Encoder | str | os.PathLike | None  # an encoder, or a model to encode with the default settings
+CacheDir = str | os.PathLike | bool | None  # an embedding cache folder; None: the default one; False: none
 
 
 def resolve_model(model: str | os.PathLike | None) -> str:
@@ -96,7 +101,7 @@ class SentenceTransformerEncoder:
 
     def __init__(
         self,
-        model: Any = None,
+        model: ModelLike = None,
         backend: str = "torch",
         query_prompt: str | None = None,
         document_prompt: str | None = None,
@@ -105,6 +110,7 @@ class SentenceTransformerEncoder:
         cache_dir: str | os.PathLike | bool | None = None,
         show_progress: bool = True,
     ) -> None:
+        check_one_of("backend", backend, BACKENDS)  # a typo fails here, not after loading the data
         self.model = model
         self.backend = backend
         self.query_prompt = query_prompt
@@ -115,10 +121,6 @@ class SentenceTransformerEncoder:
         self.show_progress = show_progress
         self._impl: Any = None
         self.encoded_count = 0
-
-    def _validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     def _cache_root(self) -> Path | None:
         if self.cache_dir is False or not isinstance(self.model, (str, os.PathLike, type(None))):
@@ -205,7 +207,6 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: list[str], kind: Kind) -> np.ndarray:
         """L2-normalized float32 embeddings of ``texts``; cached texts are read, not re-encoded."""
-        self._validate()
         root = self._cache_root()
         if root is None:
             return self._encode_uncached(texts, kind)
@@ -233,3 +234,65 @@ def is_encoder(model: Any) -> bool:
 def as_encoder(model: Any, **kwargs: Any) -> Encoder:
     """Turn a model name/path/instance (or an existing encoder) into an :class:`Encoder`."""
     return model if is_encoder(model) else SentenceTransformerEncoder(model, **kwargs)
+
+
+ENCODER_SETTINGS = ("backend", "query_prompt", "document_prompt", "batch_size")
+
+
+def encoder_for(
+    model: ModelLike,
+    settings: dict[str, Any],
+    *,
+    cache_dir: CacheDir = None,
+    show_progress: bool = True,
+    caller: str = "mining",
+) -> Encoder:
+    """The :class:`Encoder` a function runs: ``model`` itself, or one built from a name with ``settings``.
+
+    ``settings`` are encoder settings given to a function as keywords (:data:`ENCODER_SETTINGS`), the
+    pre-0.3 way; they still work, with a ``DeprecationWarning`` that shows the new call. An encoder
+    object passed as ``model`` keeps its own settings (as before, keyword settings do not reach it).
+
+    Example:
+        >>> encoder_for(None, {}, cache_dir=False).backend
+        'torch'
+    """
+    unknown = sorted(set(settings) - set(ENCODER_SETTINGS))
+    if unknown:
+        raise TypeError(f"{caller}: unknown encoder setting(s) {', '.join(unknown)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    if given:
+        import warnings
+
+        spelled = ", ".join(f"{k}={v!r}" for k, v in given.items())
+        are = "is a setting" if len(given) == 1 else "are settings"
+        warnings.warn(
+            f"{caller}: {', '.join(given)} {are} of the encoder: pass "
+            f"model=SentenceTransformerEncoder(model, {spelled}) instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    encoder = as_encoder(model, cache_dir=cache_dir, show_progress=show_progress, **given)
+    check_model_folder(getattr(encoder, "model", None), "model")
+    return encoder
+
+
+def looks_like_path(value: str | os.PathLike) -> bool:
+    """Whether a model name is meant as a local folder ("org/name" is a hub id, not a path)."""
+    text = os.fspath(value)
+    return text.startswith((".", "/", "~")) or text.count("/") >= 2
+
+
+def check_model_folder(model: Any, name: str = "model") -> None:
+    """Raise ``ValueError`` now, before any work, when ``model`` names a local folder that does not exist."""
+    if isinstance(model, (str, os.PathLike)) and looks_like_path(model) and not Path(model).exists():
+        raise ValueError(f"{name} {str(model)!r}: no such model folder (nothing is downloaded; give a folder)")
+
+
+def describe_encoder(encoder: Any) -> tuple[str, str | None]:
+    """``(model, backend)`` for a summary: the model name of a sentence-transformers encoder, else the object."""
+    if isinstance(encoder, SentenceTransformerEncoder):
+        model = encoder.model
+        name = str(model or DEFAULT_MODEL) if isinstance(model, (str, os.PathLike, type(None))) else str(model)
+        return name, encoder.backend
+    return str(encoder), getattr(encoder, "backend", "torch")

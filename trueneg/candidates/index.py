@@ -37,6 +37,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trueneg.candidates.embeddings import EmbeddingMatrix, chunk_rows
+from trueneg.validation import check_one_of
 
 INDEX_TYPES = ("auto", "exact", "ivf", "ivfpq", "hnsw")
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 2**10, "m": 1e6, "mb": 1e6, "mib": 2**20}
@@ -193,8 +194,7 @@ def build_index(
     """
     import faiss
 
-    if kind not in INDEX_TYPES:
-        raise ValueError(f"index must be one of {', '.join(INDEX_TYPES)}, got {kind!r}")
+    check_one_of("index", kind, INDEX_TYPES)
     n, dim = matrix.shape
     if kind == "auto":
         kind = choose_index(n, dim, n_queries, max_memory)

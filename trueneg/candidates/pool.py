@@ -9,10 +9,11 @@ import numpy as np
 
 from trueneg.candidates.cache import check_cache_dir
 from trueneg.candidates.dense import dense_search, pair_scores
-from trueneg.candidates.encoders import as_encoder
+from trueneg.candidates.encoders import CacheDir, ModelLike, encoder_for
 from trueneg.candidates.hybrid import reciprocal_rank_fusion
 from trueneg.candidates.sparse import BM25Index
 from trueneg.data.dataset import RetrievalData
+from trueneg.validation import check_one_of
 
 RETRIEVERS = ("dense", "sparse", "hybrid")
 
@@ -80,26 +81,27 @@ def positive_pairs(positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def retrieve_candidates(
     data: RetrievalData,
-    model: Any = None,
+    model: ModelLike = None,
     *,
     depth: int = 100,
     retriever: str = "dense",
-    backend: str = "torch",
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-    batch_size: int = 32,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
+    **encoder_settings: Any,
 ) -> CandidatePool:
     """Top-``depth`` non-positive candidates (plus room for the positives) of every query with a positive.
+
+    ``model`` is the :class:`~trueneg.candidates.Encoder` of the dense side (or a model name/path, encoded
+    with the default settings, on the embedding cache ``cache_dir``); ``encoder_settings`` (``backend``,
+    prompts, ``batch_size``) are the deprecated way to configure it (see
+    :func:`~trueneg.candidates.encoders.encoder_for`).
 
     Example:
         >>> pool = retrieve_candidates(load_beir("../shared/data/scifact"), depth=50)  # doctest: +SKIP
         >>> pool.candidates.shape  # doctest: +SKIP
         (809, 55)
     """
-    if retriever not in RETRIEVERS:
-        raise ValueError(f"retriever must be one of {RETRIEVERS}, got {retriever!r}")
+    check_one_of("retriever", retriever, RETRIEVERS)
     check_cache_dir(cache_dir)
     query_ids = data.mined_query_ids()
     if not query_ids:
@@ -111,14 +113,8 @@ def retrieve_candidates(
 
     encoder = q_vec = d_vec = bm25 = None
     if retriever in ("dense", "hybrid"):
-        encoder = as_encoder(
-            model,
-            backend=backend,
-            query_prompt=query_prompt,
-            document_prompt=document_prompt,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
-            show_progress=show_progress,
+        encoder = encoder_for(
+            model, encoder_settings, cache_dir=cache_dir, show_progress=show_progress, caller="retrieve_candidates"
         )
         d_vec = encoder.encode(data.doc_texts, "document")
         q_vec = encoder.encode(query_texts, "query")

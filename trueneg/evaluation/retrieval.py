@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.candidates.encoders import CacheDir, ModelLike, encoder_for
 from trueneg.candidates.pool import retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 
@@ -82,17 +83,18 @@ def evaluate_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, floa
 
 def evaluate(
     data: RetrievalData,
-    model: Any = None,
+    model: ModelLike = None,
     *,
-    backend: str = "torch",
     depth: int = 100,
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-    batch_size: int = 32,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
+    **encoder_settings: Any,
 ) -> EvalResult:
     """Retrieve the top ``depth`` documents of every judged query with ``model`` and score them.
+
+    ``model`` is an :class:`~trueneg.candidates.Encoder` (e.g. ``SentenceTransformerEncoder(path,
+    query_prompt="query: ")``) or a model name/path; ``encoder_settings`` (``backend``, prompts,
+    ``batch_size``) are the deprecated way to configure it.
 
     Example:
         >>> result = evaluate(load_beir("../shared/data/scifact", "test"))  # doctest: +SKIP
@@ -100,17 +102,8 @@ def evaluate(
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 100:
         raise ValueError(f"depth must be an integer of at least 100 (Recall@100 needs the top 100), got {depth!r}")
-    pool = retrieve_candidates(
-        data,
-        model,
-        depth=depth,
-        backend=backend,
-        query_prompt=query_prompt,
-        document_prompt=document_prompt,
-        batch_size=batch_size,
-        cache_dir=cache_dir,
-        show_progress=show_progress,
-    )
+    encoder = encoder_for(model, encoder_settings, cache_dir=cache_dir, show_progress=show_progress, caller="evaluate")
+    pool = retrieve_candidates(data, encoder, depth=depth, cache_dir=cache_dir, show_progress=show_progress)
     top, top_scores = pool.candidates[:, :depth], pool.scores[:, :depth]  # raw ranking, positives included
     run = {
         q: {data.doc_ids[d]: float(s) for d, s in zip(row, row_scores) if d >= 0}

@@ -30,7 +30,7 @@ import numpy as np
 
 from trueneg.io import RecordsResult
 from trueneg.labels.validate import check_pred_probs
-from trueneg.validation import check_range
+from trueneg.validation import check_one_of, check_range
 
 FILTERS = ("both", "prune_by_noise_rate", "prune_by_class", "confident_learning")
 
@@ -203,8 +203,7 @@ def find_label_issues(
         >>> find_label_issues(np.array([0, 0, 1, 1, 1]), probs).to_records()[0]["index"]
         3
     """
-    if filter_by not in FILTERS:
-        raise ValueError(f"filter_by must be one of {FILTERS}, got {filter_by!r}")
+    check_one_of("filter_by", filter_by, FILTERS)
     check_range("k", k, low=1, integer=True)
     probs, labels = check_pred_probs(pred_probs, labels)
     n, n_classes = probs.shape

@@ -19,57 +19,56 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, get_args
 
-from trueneg.candidates.encoders import BACKENDS
+from trueneg.candidates.index import INDEX_TYPES
 from trueneg.candidates.pool import RETRIEVERS
+from trueneg.config import Config
 from trueneg.mining.sampling import SAMPLING
 from trueneg.mining.teacher import TEACHER_TYPES
-from trueneg.validation import check_one_of, check_range
 
 FnAction = Literal["drop", "relabel", "drop-query"]
 FN_ACTIONS = get_args(FnAction)
 
-CHOICES: dict[str, tuple[str, ...]] = {  # the string options and their values, checked in one place
-    "retriever": RETRIEVERS,
-    "backend": BACKENDS,
-    "sampling": SAMPLING,
-    "teacher_type": TEACHER_TYPES,
-    "fn_action": FN_ACTIONS,
-}
-NUMERIC: dict[str, dict[str, Any]] = {  # the domain of each numeric option (None = disabled is always allowed)
-    "num_negatives": {"low": 1, "integer": True},
-    "range_min": {"low": 0, "integer": True},
-    "max_score": {},
-    "margin": {},
-    "min_score": {},
-    "perc_pos": {"low": 0.0, "high": 1.0, "low_open": True},
-    "near_duplicate": {"low": 0.0, "high": 1.0, "low_open": True},
-    "simans_a": {"low": 0.0, "low_open": True},
-    "simans_b": {},
-    "max_fn_rate": {"low": 0.0, "high": 1.0},
-    "relabel_probability": {"low": 0.0, "high": 1.0},
-    "max_inferred": {"low": 1, "integer": True},
-    "drop_query_count": {"low": 1, "integer": True},
-    "judge_budget": {"low": 1, "integer": True},
-    "batch_size": {"low": 1, "integer": True},
-}
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
-class MiningConfig:
+class MiningConfig(Config):
     """Every setting of :func:`~trueneg.mining.mine_negatives`; see its docstring for what each does.
 
-    Validated on construction: an error names the parameter and its allowed values.
+    Validated on construction: an error names the parameter and its allowed values. How texts are
+    encoded (model, backend, prompts, batch size) belongs to the :class:`~trueneg.candidates.Encoder`
+    passed as ``model``, not to this object.
     """
+
+    WHAT: ClassVar[str] = "mining"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "retriever": RETRIEVERS,
+        "sampling": SAMPLING,
+        "teacher_type": TEACHER_TYPES,
+        "fn_action": FN_ACTIONS,
+    }
+    NUMERIC: ClassVar[dict[str, dict[str, Any]]] = {
+        "num_negatives": {"low": 1, "integer": True},
+        "range_min": {"low": 0, "integer": True},
+        "max_score": {},
+        "margin": {},
+        "min_score": {},
+        "perc_pos": {"low": 0.0, "high": 1.0, "low_open": True},
+        "near_duplicate": {"low": 0.0, "high": 1.0, "low_open": True},
+        "simans_a": {"low": 0.0, "low_open": True},
+        "simans_b": {},
+        "max_fn_rate": {"low": 0.0, "high": 1.0},
+        "relabel_probability": {"low": 0.0, "high": 1.0},
+        "max_inferred": {"low": 1, "integer": True},
+        "drop_query_count": {"low": 1, "integer": True},
+        "judge_budget": {"low": 1, "integer": True},
+    }
 
     num_negatives: int = 10
     retriever: Literal["dense", "sparse", "hybrid"] = "dense"
-    backend: Literal["torch", "onnx-int8"] = "torch"
-    query_prompt: str | None = None
-    document_prompt: str | None = None
     sampling: Literal["top", "random", "simans"] = "top"
     range_min: int = 0
     range_max: int | None = None
@@ -90,13 +89,8 @@ class MiningConfig:
     drop_query_count: int = 3
     judge_budget: int | None = None
     seed: int = 0
-    batch_size: int = 32
 
-    def __post_init__(self) -> None:
-        for name, allowed in CHOICES.items():
-            check_one_of(name, getattr(self, name), allowed)
-        for name, domain in NUMERIC.items():
-            check_range(name, getattr(self, name), **domain)
+    def check(self) -> None:
         if self.range_max is not None and self.range_max <= self.range_min:
             raise ValueError(
                 f"need 0 <= range_min < range_max, got range_min={self.range_min}, range_max={self.range_max}"
@@ -108,20 +102,46 @@ class MiningConfig:
         top = self.range_min + 10 * self.num_negatives if self.range_max is None else self.range_max
         return self.range_min, top
 
-    def replace(self, **changes: Any) -> MiningConfig:
-        """A copy with ``changes`` applied (validated again)."""
-        return build_config(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def detects(self) -> bool:
+        """Whether the false-negative detector runs (``max_fn_rate``, ``estimate_fn`` or an action)."""
+        return self.max_fn_rate is not None or self.estimate_fn or self.fn_action != "drop"
 
 
-FIELDS = frozenset(f.name for f in dataclasses.fields(MiningConfig))
+@dataclass(frozen=True)
+class ScaleConfig(Config):
+    """How the scale path (:func:`~trueneg.mining.mine_to_file`, :func:`~trueneg.audit.audit_at_scale`) runs.
 
+    Args:
+        index: ``"auto"`` (by corpus size and memory), ``"exact"``, ``"ivf"``, ``"ivfpq"`` or ``"hnsw"``.
+        max_memory: budget for the index and one chunk of queries (``"4GiB"``, bytes, ...).
+        target_recall: recall@10 against exact search the approximate index is tuned to reach.
+        recall_sample: sample queries for tuning (half) and the reported recall (other half).
+        fn_sample: queries the false-negative model and the ``max_fn_rate`` cutoff are fit on.
+        chunk_queries: queries per chunk; default from ``max_memory`` (at most 8192).
+        engine: ``"local"`` (this process) or ``"ray"`` (Ray Data; ``pip install 'trueneg[ray]'``).
+        ray_workers: concurrent Ray workers; default one per CPU Ray sees.
 
-def build_config(config: MiningConfig | None = None, **options: Any) -> MiningConfig:
-    """``config`` (default ``MiningConfig()``) with ``options`` applied; an unknown name is a ``TypeError``."""
-    unknown = sorted(set(options) - FIELDS)
-    if unknown:
-        raise TypeError(f"unknown mining option(s) {', '.join(unknown)}; the options are {', '.join(sorted(FIELDS))}")
-    return dataclasses.replace(config or MiningConfig(), **options)
+    Example:
+        >>> ScaleConfig(index="ivf", max_memory="2GiB").engine
+        'local'
+    """
+
+    WHAT: ClassVar[str] = "scale"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"index": INDEX_TYPES, "engine": ENGINES}
+    NUMERIC: ClassVar[dict[str, dict[str, Any]]] = {
+        "target_recall": {"low": 0.0, "high": 1.0, "low_open": True},
+        "recall_sample": {"low": 2, "integer": True},
+        "fn_sample": {"low": 1, "integer": True},
+        "chunk_queries": {"low": 1, "integer": True},
+        "ray_workers": {"low": 1, "integer": True},
+    }
+
+    index: Literal["auto", "exact", "ivf", "ivfpq", "hnsw"] = "auto"
+    max_memory: str | int = "4GiB"
+    target_recall: float = 0.95
+    recall_sample: int = 1000
+    fn_sample: int = 2000
+    chunk_queries: int | None = None
+    engine: Literal["local", "ray"] = "local"
+    ray_workers: int | None = None

@@ -12,85 +12,63 @@ sampling.
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.encoders import DEFAULT_MODEL
+from trueneg.candidates.encoders import (
+    ENCODER_SETTINGS,
+    CacheDir,
+    ModelLike,
+    check_model_folder,
+    describe_encoder,
+    encoder_for,
+)
 from trueneg.candidates.pool import CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import check_writable
 from trueneg.mining import filters
-from trueneg.mining.config import MiningConfig, build_config
+from trueneg.mining.config import MiningConfig
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import sample_negatives
+from trueneg.mining.summary import DROP_REASONS, MiningSummary
 from trueneg.mining.teacher import teacher_scores
-from trueneg.pu import estimate_false_negatives
-
-DROP_REASONS = (
-    "labeled_positive",
-    "duplicate_of_positive",
-    "out_of_range",
-    "near_duplicate",
-    "max_score",
-    "margin",
-    "perc_pos",
-    "min_score",
-    "fn_probability",
-    "judged_relevant",
-)
-
-
-def _looks_like_path(value: str | os.PathLike) -> bool:
-    text = os.fspath(value)
-    return text.startswith((".", "/", "~")) or text.count("/") >= 2  # "org/name" is a hub id, not a path
-
-
-def _stats(values: np.ndarray) -> dict[str, float | int]:
-    if values.size == 0:
-        return {"count": 0}
-    return {
-        "count": int(values.size),
-        "mean": round(float(values.mean()), 4),
-        "std": round(float(values.std()), 4),
-        "min": round(float(values.min()), 4),
-        "median": round(float(np.median(values)), 4),
-        "max": round(float(values.max()), 4),
-    }
+from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
 
 
 def mine_negatives(
     data: RetrievalData,
-    model: Any = None,
+    model: ModelLike = None,
     config: MiningConfig | None = None,
     *,
     teacher: Any = None,
     fn_detector: Any = "multi",
     judges: list[Any] | None = None,
     judgments_file: Any = None,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
     pool: CandidatePool | None = None,
-    fn_estimate: Any = None,
+    fn_estimate: FalseNegativeEstimate | None = None,
     fn_cutoff: float | None = None,
     **options: Any,
 ) -> MiningResult:
-    """Mine hard negatives that are unlikely to be unlabeled positives.
+    """Mine hard negatives that are unlikely to be unlabeled positives: retrieve, then :func:`mine_pool`.
 
     Args:
         data: corpus, queries and qrels (see :mod:`trueneg.data`). Queries without a positive are skipped.
-        model: sentence-transformers model name/path/instance, or any :class:`~trueneg.candidates.Encoder`;
-            default the offline all-MiniLM-L6-v2. Unused with ``retriever="sparse"``.
+        model: the :class:`~trueneg.candidates.Encoder` of the dense retriever (e.g.
+            ``SentenceTransformerEncoder("path", backend="onnx-int8", query_prompt="query: ")``), or a
+            sentence-transformers model name/path/instance encoded with the default settings; default
+            the offline all-MiniLM-L6-v2. Unused with ``retriever="sparse"``. Its ``query_prompt`` is
+            written to the rows.
         config: the settings below as one validated :class:`~trueneg.mining.config.MiningConfig`
             (default ``MiningConfig()``); settings given as keywords override it.
         num_negatives: negatives per query.
         retriever: ``"dense"`` (exact FAISS inner product), ``"sparse"`` (BM25) or ``"hybrid"``
             (reciprocal-rank fusion of both; filters then use the dense cosine scores).
-        backend: ``"torch"`` (full precision) or ``"onnx-int8"`` (faster CPU encoder).
-        query_prompt / document_prompt: prompts prepended before encoding.
         sampling: ``"top"``, ``"random"`` or ``"simans"`` (see :mod:`trueneg.mining.sampling`).
         range_min / range_max: rank window of candidates, counted after removing labeled positives
             (``range_min=r`` skips the ``r`` hardest); default ``range_max = range_min + 10 * num_negatives``.
@@ -125,14 +103,12 @@ def mine_negatives(
             positives, BM25 agreement, other queries' labels), ``"score"`` (the score-only model) or a
             configured :class:`~trueneg.pu.FalseNegativeDetector`.
         seed: seed of the random and SimANS sampling.
-        batch_size: encoding batch size. cache_dir: embedding cache (``False`` disables).
+        cache_dir: embedding cache of a model given by name and of the teacher (``False`` disables).
         show_progress: progress bars.
-        pool: candidates from :func:`~trueneg.candidates.pool.retrieve_candidates` to reuse (they
-            must cover ``range_max``); its retriever settings then replace ``model``/``retriever``/prompts.
-        fn_estimate: a :class:`~trueneg.pu.FalseNegativeEstimate` already computed on ``pool``, used
-            instead of fitting one again.
-        fn_cutoff: with ``max_fn_rate``, use this probability cutoff instead of searching one on ``pool``
-            (the streamed path chooses it once on a sample of queries and applies it to every chunk).
+        pool / fn_estimate / fn_cutoff: candidates already retrieved, an estimate already fitted on
+            them, a probability cutoff already chosen: see :func:`mine_pool`, which this then calls directly.
+        backend / query_prompt / document_prompt / batch_size: deprecated; settings of the encoder
+            (give ``model=SentenceTransformerEncoder(...)``), still honoured with a ``DeprecationWarning``.
 
     Returns:
         A :class:`~trueneg.mining.result.MiningResult`; ``result.to_rows("flagembedding")`` gives rows.
@@ -145,33 +121,41 @@ def mine_negatives(
         809
     """
     started = time.perf_counter()
-    cfg = build_config(config, **options)
-    range_max = cfg.window[1]
-    for name, value in (("model", model), ("teacher", teacher)):
-        if isinstance(value, (str, os.PathLike)) and _looks_like_path(value) and not Path(value).exists():
-            raise ValueError(f"{name} {str(value)!r}: no such model folder (nothing is downloaded; give a folder)")
+    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    cfg = MiningConfig.build(config, **options)
+    check_model_folder(teacher, "teacher")
     if judgments_file is not None:
-        check_writable(judgments_file, "judgments file")
-    # 1. Candidates, in retrieval order, and the scores the filters read.
+        check_writable(judgments_file, "judgments file")  # before any retrieval
+    encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="mine_negatives")
     if pool is None:
         pool = retrieve_candidates(
-            data,
-            model,
-            depth=range_max,
-            retriever=cfg.retriever,
-            backend=cfg.backend,
-            query_prompt=cfg.query_prompt,
-            document_prompt=cfg.document_prompt,
-            batch_size=cfg.batch_size,
-            cache_dir=cache_dir,
+            data, encoder, depth=cfg.window[1], retriever=cfg.retriever, cache_dir=cache_dir,
             show_progress=show_progress,
-        )
-    query_ids, query_texts, cand, scores = pool.query_ids, pool.query_texts, pool.candidates, pool.scores
-    positives, judged_negatives = pool.positives, pool.judged_negatives
-    pos_q, pos_d, pos_scores = pool.positive_query, pool.positive_doc, pool.positive_scores
-    n_q = len(query_ids)
+        )  # fmt: skip
+    result = mine_pool(
+        data, pool, cfg, teacher=teacher, fn_detector=fn_detector, fn_estimate=fn_estimate, fn_cutoff=fn_cutoff,
+        judges=judges, judgments_file=judgments_file, batch_size=getattr(encoder, "batch_size", 32),
+        cache_dir=cache_dir, show_progress=show_progress,
+    )  # fmt: skip
+    model_name, backend = describe_encoder(encoder) if cfg.retriever != "sparse" else (None, None)
+    result.summary.model, result.summary.backend = model_name, backend
+    result.summary.seconds = round(time.perf_counter() - started, 2)
+    result.query_prompt = settings.get("query_prompt") or getattr(encoder, "query_prompt", None)
+    return result
 
-    # 2. Structural exclusions: labeled positives, exact duplicates of a positive, rank window.
+
+@dataclass
+class _Window:
+    """The candidate matrix of a pool after the structural exclusions (stage 1)."""
+
+    valid: np.ndarray  # a candidate in this slot
+    alive: np.ndarray  # inside the rank window and not a positive or a copy of one
+    drop: dict[str, np.ndarray]  # the mask of each DROP_REASONS entry
+
+
+def _window(data: RetrievalData, pool: CandidatePool, cfg: MiningConfig) -> _Window:
+    """Stage 1: labeled positives, exact duplicates of a positive and candidates outside the rank window."""
+    cand, positives = pool.candidates, pool.positives
     valid = cand >= 0
     drop = {reason: np.zeros(cand.shape, dtype=bool) for reason in DROP_REASONS}
     drop["labeled_positive"] = filters.member_of(cand, positives) & valid
@@ -181,47 +165,50 @@ def mine_negatives(
     drop["duplicate_of_positive"] = filters.member_of(cand_groups, pos_groups) & valid & ~drop["labeled_positive"]
     rank = np.cumsum(valid & ~drop["labeled_positive"], axis=1) - 1
     structural = ~valid | drop["labeled_positive"] | drop["duplicate_of_positive"]
-    drop["out_of_range"] = ~structural & ((rank < cfg.range_min) | (rank >= range_max))
-    alive = ~structural & ~drop["out_of_range"]
+    range_min, range_max = cfg.window
+    drop["out_of_range"] = ~structural & ((rank < range_min) | (rank >= range_max))
+    return _Window(valid, ~structural & ~drop["out_of_range"], drop)
 
-    # 3. Teacher rescoring of the surviving candidates and the positives.
-    if teacher is not None:
-        rows, cols = np.nonzero(alive)
-        both_q = np.concatenate([rows, pos_q])
-        both_d = np.concatenate([cand[rows, cols], pos_d])
-        rescored = teacher_scores(
-            teacher,
-            query_texts,
-            data.doc_texts,
-            both_q,
-            both_d,
-            teacher_type=cfg.teacher_type,
-            batch_size=cfg.batch_size,
-            cache_dir=cache_dir,
-            show_progress=show_progress,
-        )
-        scores = np.full(cand.shape, -np.inf, dtype=np.float32)
-        scores[rows, cols] = rescored[: len(rows)]
-        pos_scores = rescored[len(rows) :]
-    per_query_pos = np.split(pos_scores, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
-    anchor = filters.anchor_scores(per_query_pos)
 
-    estimate = None
+def _rescore(
+    data: RetrievalData, pool: CandidatePool, alive: np.ndarray, teacher: Any, cfg: MiningConfig, **encoding: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2: the teacher's scores of the window's candidates and of the positives (or the pool's own)."""
+    if teacher is None:
+        return pool.scores, pool.positive_scores
+    rows, cols = np.nonzero(alive)
+    both_q = np.concatenate([rows, pool.positive_query])
+    both_d = np.concatenate([pool.candidates[rows, cols], pool.positive_doc])
+    rescored = teacher_scores(
+        teacher, pool.query_texts, data.doc_texts, both_q, both_d, teacher_type=cfg.teacher_type, **encoding
+    )
+    scores = np.full(pool.candidates.shape, -np.inf, dtype=np.float32)
+    scores[rows, cols] = rescored[: len(rows)]
+    return scores, rescored[len(rows) :]
+
+
+def _filter(
+    data: RetrievalData,
+    pool: CandidatePool,
+    window: _Window,
+    scores: np.ndarray,
+    anchor: np.ndarray,
+    cfg: MiningConfig,
+    exempt: np.ndarray,
+) -> np.ndarray:
+    """Stage 3: the positive-aware filters (each candidate counted under the first rule that drops it).
+
+    Fills ``window.drop`` and returns the eligible mask. Judged negatives (``exempt``) are never dropped here.
+    """
+    cand, alive, drop = pool.candidates, window.alive, window.drop
     perc_pos = None if cfg.max_fn_rate is not None else cfg.perc_pos  # the detector replaces TopK-PercPos
-    if cfg.max_fn_rate is not None or cfg.estimate_fn or cfg.fn_action != "drop" or judges:
-        estimate = fn_estimate or estimate_false_negatives(
-            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
-        )
-
-    # 4. False-negative filters; judged negatives are exempt.
-    exempt = filters.member_of(cand, judged_negatives)
     if cfg.near_duplicate is not None:
-        used = np.unique(np.concatenate([cand[alive], pos_d]))
+        used = np.unique(np.concatenate([cand[alive], pool.positive_doc]))
         lookup = np.full(len(data.doc_texts), -1, dtype=np.int64)
         lookup[used] = np.arange(len(used))
         vectors = filters.tfidf_matrix([data.doc_texts[i] for i in used])
         local_cand = np.where(alive, lookup[np.maximum(cand, 0)], -1)
-        local_pos = np.where(positives >= 0, lookup[np.maximum(positives, 0)], -1)
+        local_pos = np.where(pool.positives >= 0, lookup[np.maximum(pool.positives, 0)], -1)
         drop["near_duplicate"] = filters.near_duplicates(local_cand, local_pos, vectors, cfg.near_duplicate)
     if cfg.max_score is not None:
         drop["max_score"] = filters.topk_abs(scores, cfg.max_score)
@@ -235,24 +222,72 @@ def mine_negatives(
     for reason in ("near_duplicate", "max_score", "margin", "perc_pos", "min_score"):
         drop[reason] &= alive & ~exempt & ~counted
         counted |= drop[reason]
-    eligible = alive & ~counted
+    return alive & ~counted
 
-    # 5. Sampling, in hardness order: retrieval order, or teacher score order with a teacher.
+
+def mine_pool(
+    data: RetrievalData,
+    pool: CandidatePool,
+    config: MiningConfig | None = None,
+    *,
+    teacher: Any = None,
+    fn_detector: Any = "multi",
+    fn_estimate: FalseNegativeEstimate | None = None,
+    fn_cutoff: float | None = None,
+    judges: list[Any] | None = None,
+    judgments_file: Any = None,
+    batch_size: int = 32,
+    cache_dir: CacheDir = None,
+    show_progress: bool = True,
+) -> MiningResult:
+    """Mine the negatives of a given candidate pool with a given false-negative model.
+
+    The stages, each vectorized over all queries: (1) structural exclusions and the rank window,
+    (2) teacher rescoring, (3) the positive-aware filters, (4) the false-negative detector and its
+    action (relabel, drop-query, a judge cascade, the ``max_fn_rate`` cutoff), (5) sampling in
+    hardness order. :func:`mine_negatives` is retrieval followed by this; the scale path calls it
+    on each chunk's pool with the estimate and cutoff it fit once on a sample.
+
+    Args:
+        pool: candidates from :func:`~trueneg.candidates.pool.retrieve_candidates` (covering the window).
+        config: the :class:`~trueneg.mining.config.MiningConfig` (its ``retriever`` is the pool's).
+        fn_estimate: a :class:`~trueneg.pu.FalseNegativeEstimate` on ``pool``; default: fit
+            ``fn_detector`` on it when the configuration needs a detector.
+        fn_cutoff: with ``max_fn_rate``, this probability cutoff instead of one searched on ``pool``.
+        teacher / judges / judgments_file: as in :func:`mine_negatives`; ``batch_size`` and
+            ``cache_dir`` are the teacher's.
+
+    Example:
+        >>> from trueneg.candidates.pool import retrieve_candidates
+        >>> pool = retrieve_candidates(data, depth=40)  # doctest: +SKIP
+        >>> result = mine_pool(data, pool, MiningConfig(num_negatives=4, max_fn_rate=0.05))  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    cfg = config or MiningConfig()
+    if judgments_file is not None:
+        check_writable(judgments_file, "judgments file")
+    cand, n_q = pool.candidates, len(pool.query_ids)
+    window = _window(data, pool, cfg)
+    alive, drop = window.alive, window.drop
+    scores, pos_scores = _rescore(
+        data, pool, alive, teacher, cfg, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress
+    )
+    per_query_pos = np.split(pos_scores, np.cumsum(np.bincount(pool.positive_query, minlength=n_q))[:-1])
+    anchor = filters.anchor_scores(per_query_pos)
+    exempt = filters.member_of(cand, pool.judged_negatives)
+    eligible = _filter(data, pool, window, scores, anchor, cfg, exempt)
+    filtered = eligible  # what the filters leave, before the detector's action and cutoff
+
     order = np.argsort(-np.where(alive, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
+    query_rows = np.array([data.query_index(q) for q in pool.query_ids], dtype=np.int64)
+    select = _sampler(cand, scores, anchor, order, query_rows, cfg)
 
-    query_rows = np.array([data.query_index(q) for q in query_ids], dtype=np.int64)
-
-    def select(mask: np.ndarray) -> np.ndarray:
-        """Chosen columns (original order) per query, -1 padded; random keys follow (query, document)."""
-        options = (cfg.num_negatives, cfg.sampling, cfg.simans_a, cfg.simans_b, cfg.seed, query_rows)
-        if order is None:
-            return sample_negatives(mask, scores, anchor, *options, items=np.maximum(cand, 0))
-        mask_o, scores_o = np.take_along_axis(mask, order, axis=1), np.take_along_axis(scores, order, axis=1)
-        cand_o = np.maximum(np.take_along_axis(cand, order, axis=1), 0)
-        chosen_o = sample_negatives(mask_o, scores_o, anchor, *options, items=cand_o)
-        return np.where(chosen_o >= 0, np.take_along_axis(order, np.maximum(chosen_o, 0), axis=1), -1)
-
-    fn_summary = None
+    estimate = None  # stage 4: the false-negative detector and its action
+    if cfg.detects or judges:
+        estimate = fn_estimate or estimate_false_negatives(
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
+        )
+    fn_summary = probability = None
     inferred = np.zeros(cand.shape, dtype=bool)
     dropped_queries = np.zeros(n_q, dtype=bool)
     if estimate is not None:
@@ -267,103 +302,126 @@ def mine_negatives(
             suspect, probability, cfg.fn_action, cfg.max_inferred, cfg.drop_query_count
         )
         eligible &= ~inferred & ~dropped_queries[:, None]
+        cutoff = None
         if cfg.max_fn_rate is not None:
             if fn_cutoff is None:
                 cutoff, eligible = _fn_cutoff(eligible, probability, exempt, select, cfg.max_fn_rate)
             else:
                 cutoff, eligible = fn_cutoff, eligible & ((probability <= fn_cutoff) | exempt)
-            drop["fn_probability"] = alive & ~counted & ~eligible
-        chosen = select(eligible)
-        picked = np.zeros(cand.shape, dtype=bool)
-        picked[np.nonzero(chosen >= 0)[0], chosen[chosen >= 0]] = True
-        rate = estimate.rate(picked)
-        fn_summary = {
-            "detector": estimate.details,
-            "estimator": estimate.estimator,
-            "label_frequency": round(estimate.label_frequency, 4),
-            "label_frequency_ci": [round(v, 4) for v in estimate.label_frequency_ci],
-            "max_fn_rate": cfg.max_fn_rate,
-            "cutoff": None if cfg.max_fn_rate is None else round(float(cutoff), 6),
-            "estimated_fn_rate": round(rate[0], 5),
-            "ci_low": round(rate[1], 5),
-            "ci_high": round(rate[2], 5),
-        }
-    else:
-        chosen = select(eligible)
+            drop["fn_probability"] = filtered & ~eligible
+    chosen = select(eligible)  # stage 5: sampling
+    if estimate is not None:
+        fn_summary = _fn_summary(estimate, chosen, cfg, cutoff)
+
     have = chosen >= 0
     negatives = np.where(have, np.take_along_axis(cand, np.maximum(chosen, 0), axis=1), -1)
     neg_scores = np.where(have, np.take_along_axis(scores, np.maximum(chosen, 0), axis=1), np.nan).astype(np.float32)
-    judged_emitted = int((filters.member_of(negatives, judged_negatives) & have).sum())
     neg_probs = None
-    if estimate is not None:
+    if probability is not None:
         neg_probs = np.where(have, np.take_along_axis(probability, np.maximum(chosen, 0), axis=1), np.nan)
-
     n_neg = have.sum(axis=1)
     short = np.flatnonzero(n_neg < cfg.num_negatives)
-    summary = {
-        "source": data.source,
-        "skipped": data.skipped or None,
-        "queries": n_q,
-        "queries_without_positive": len(data.qrels) - n_q,
-        "retriever": cfg.retriever,
-        "model": None if cfg.retriever == "sparse" else str(model or DEFAULT_MODEL),
-        "backend": None if cfg.retriever == "sparse" else cfg.backend,
-        "teacher": None if teacher is None else str(teacher),
-        "sampling": cfg.sampling,
-        "num_negatives": cfg.num_negatives,
-        "range": [cfg.range_min, range_max],
-        "filters": {
+    summary = MiningSummary(
+        source=data.source,
+        skipped=data.skipped or None,
+        queries=n_q,
+        queries_without_positive=len(data.qrels) - n_q,
+        retriever=cfg.retriever,
+        teacher=None if teacher is None else str(teacher),
+        sampling=cfg.sampling,
+        num_negatives=cfg.num_negatives,
+        range=list(cfg.window),
+        filters={
             "max_score": cfg.max_score,
             "margin": cfg.margin,
-            "perc_pos": perc_pos,
+            "perc_pos": None if cfg.max_fn_rate is not None else cfg.perc_pos,
             "min_score": cfg.min_score,
             "near_duplicate": cfg.near_duplicate,
         },
-        "candidates": int(valid.sum()),
-        "dropped": {reason: int(drop[reason].sum()) for reason in DROP_REASONS},
-        "not_sampled": int((eligible.sum(axis=1) - n_neg).sum()),
-        "negatives_emitted": int(have.sum()),
-        "judged_negatives_emitted": judged_emitted,
-        "queries_short_of_negatives": int(len(short)),
-        "queries_without_negatives": int((n_neg == 0).sum()),
-        "short_query_ids": [query_ids[i] for i in short[:20]],
-        "scores": {
-            "positive": _stats(pos_scores),
-            "anchor_positive": _stats(anchor),
-            "negative": _stats(neg_scores[have]),
-        },
-        "false_negatives": fn_summary,
-        "fn_action": {
+        candidates=int(window.valid.sum()),
+        dropped={reason: int(drop[reason].sum()) for reason in DROP_REASONS},
+        not_sampled=int((eligible.sum(axis=1) - n_neg).sum()),
+        negatives_emitted=int(have.sum()),
+        judged_negatives_emitted=int((filters.member_of(negatives, pool.judged_negatives) & have).sum()),
+        queries_short_of_negatives=int(len(short)),
+        queries_without_negatives=int((n_neg == 0).sum()),
+        short_query_ids=[pool.query_ids[i] for i in short[:20]],
+        false_negatives=fn_summary,
+        fn_action={
             "action": cfg.fn_action,
             "relabel_probability": cfg.relabel_probability,
             "relabeled": int(inferred.sum()),
             "queries_relabeled": int(inferred.any(axis=1).sum()),
             "queries_dropped": int(dropped_queries.sum()),
         },
-        "texts_encoded": pool.texts_encoded,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    pos_lists = np.split(pos_d, np.cumsum(np.bincount(pos_q, minlength=n_q))[:-1])
+        texts_encoded=pool.texts_encoded,
+        seconds=round(time.perf_counter() - started, 2),
+        values={"positive": pos_scores, "anchor_positive": anchor, "negative": neg_scores[have]},
+    )
+    relabel = cfg.fn_action == "relabel"
     return MiningResult(
-        query_ids=query_ids,
-        query_texts=query_texts,
+        query_ids=pool.query_ids,
+        query_texts=pool.query_texts,
         doc_ids=data.doc_ids,
         doc_texts=data.doc_texts,
-        positives=pos_lists,
+        positives=np.split(pool.positive_doc, np.cumsum(np.bincount(pool.positive_query, minlength=n_q))[:-1]),
         positive_scores=per_query_pos,
         negatives=negatives,
         negative_scores=neg_scores,
         soft_labels=teacher is not None,
         summary=summary,
-        query_prompt=cfg.query_prompt,
-        inferred=[cand[i][inferred[i]] for i in range(n_q)] if cfg.fn_action == "relabel" else None,
-        inferred_scores=[scores[i][inferred[i]] for i in range(n_q)] if cfg.fn_action == "relabel" else None,
-        inferred_probabilities=[probability[i][inferred[i]] for i in range(n_q)]
-        if cfg.fn_action == "relabel"
-        else None,
+        inferred=[cand[i][inferred[i]] for i in range(n_q)] if relabel else None,
+        inferred_scores=[scores[i][inferred[i]] for i in range(n_q)] if relabel else None,
+        inferred_probabilities=[probability[i][inferred[i]] for i in range(n_q)] if relabel else None,
         negative_probabilities=None if neg_probs is None else neg_probs.astype(np.float32),
         dropped_queries=dropped_queries,
     )
+
+
+def _sampler(
+    cand: np.ndarray,
+    scores: np.ndarray,
+    anchor: np.ndarray,
+    order: np.ndarray | None,
+    query_rows: np.ndarray,
+    cfg: MiningConfig,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Stage 5: ``select(mask)``, the chosen columns (original order) per query, -1 padded.
+
+    Hardness order is retrieval order, or ``order`` (teacher scores) when given; random keys follow
+    (query, document), so a query's draw does not depend on the other queries.
+    """
+    options = (cfg.num_negatives, cfg.sampling, cfg.simans_a, cfg.simans_b, cfg.seed, query_rows)
+
+    def select(mask: np.ndarray) -> np.ndarray:
+        if order is None:
+            return sample_negatives(mask, scores, anchor, *options, items=np.maximum(cand, 0))
+        mask_o, scores_o = np.take_along_axis(mask, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        cand_o = np.maximum(np.take_along_axis(cand, order, axis=1), 0)
+        chosen_o = sample_negatives(mask_o, scores_o, anchor, *options, items=cand_o)
+        return np.where(chosen_o >= 0, np.take_along_axis(order, np.maximum(chosen_o, 0), axis=1), -1)
+
+    return select
+
+
+def _fn_summary(
+    estimate: FalseNegativeEstimate, chosen: np.ndarray, cfg: MiningConfig, cutoff: float | None
+) -> dict[str, Any]:
+    """The summary's ``false_negatives``: the detector, its label frequency and the emitted negatives' rate."""
+    picked = np.zeros(estimate.probability.shape, dtype=bool)
+    picked[np.nonzero(chosen >= 0)[0], chosen[chosen >= 0]] = True
+    rate = estimate.rate(picked)
+    return {
+        "detector": estimate.details,
+        "estimator": estimate.estimator,
+        "label_frequency": round(estimate.label_frequency, 4),
+        "label_frequency_ci": [round(v, 4) for v in estimate.label_frequency_ci],
+        "max_fn_rate": cfg.max_fn_rate,
+        "cutoff": None if cutoff is None else round(float(cutoff), 6),
+        "estimated_fn_rate": round(rate[0], 5),
+        "ci_low": round(rate[1], 5),
+        "ci_high": round(rate[2], 5),
+    }
 
 
 REMEDIES = {
@@ -453,7 +511,7 @@ def _fn_cutoff(
 
 def mine(
     data: Any,
-    model: Any = None,
+    model: ModelLike = None,
     *,
     format: str = "flagembedding",
     split: str = "train",

@@ -36,6 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.mining.summary import MiningSummary
+from trueneg.validation import check_one_of
+
 FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
 
 
@@ -52,7 +55,7 @@ class MiningResult:
     negatives: np.ndarray
     negative_scores: np.ndarray
     soft_labels: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: MiningSummary = field(default_factory=MiningSummary)
     query_prompt: str | None = None
     inferred: list[np.ndarray] | None = None
     inferred_scores: list[np.ndarray] | None = None
@@ -66,8 +69,7 @@ class MiningResult:
 
     def to_rows(self, format: str = "flagembedding") -> list[dict[str, Any]]:
         """Rows of ``format`` (see the module docstring)."""
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        check_one_of("format", format, FORMATS)
         rows: list[dict[str, Any]] = []
         width = self.negatives.shape[1]
         relabel = self.inferred is not None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from trueneg.hashing import uniform_keys
+from trueneg.validation import check_one_of
 
 SAMPLING = ("top", "random", "simans")
 __all__ = ["SAMPLING", "sample_negatives", "uniform_keys"]
@@ -52,8 +53,7 @@ def sample_negatives(
         >>> sample_negatives(ok, np.zeros((1, 4)), np.zeros(1), n=2).tolist()
         [[1, 2]]
     """
-    if strategy not in SAMPLING:
-        raise ValueError(f"sampling must be one of {SAMPLING}, got {strategy!r}")
+    check_one_of("sampling", strategy, SAMPLING)
     if n < 1:
         raise ValueError(f"num_negatives must be at least 1, got {n}")
     q, k = eligible.shape

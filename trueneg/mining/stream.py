@@ -52,30 +52,21 @@ from tqdm.auto import tqdm
 
 from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
-from trueneg.candidates.encoders import DEFAULT_MODEL
+from trueneg.candidates.encoders import ENCODER_SETTINGS, CacheDir, Encoder, ModelLike, describe_encoder, encoder_for
 from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tune_index
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
+from trueneg.config import C
 from trueneg.data.dataset import DataError, RetrievalData
-from trueneg.io import RowWriter
-from trueneg.mining.config import FIELDS, build_config
-from trueneg.mining.mine import DROP_REASONS, _stats, explain_empty, mine_negatives
+from trueneg.io import RowWriter, check_rows_suffix, write_rows
+from trueneg.mining.config import ENGINES, MiningConfig, ScaleConfig
+from trueneg.mining.mine import explain_empty, mine_negatives, mine_pool
 from trueneg.mining.result import FORMATS
+from trueneg.mining.summary import MiningSummary
 from trueneg.pu import Evidence, fit_detector
+from trueneg.validation import check_one_of
 
-ENGINES = ("local", "ray")
+__all__ = ["ENGINES", "ChunkMiner", "mine_to_file", "scaled_miner", "write_negatives"]
 LEXICAL_MAX_DOCS = 200_000  # above this the streamed detector leaves out the BM25 signals
-FILTER_OPTIONS = (
-    "sampling", "perc_pos", "margin", "max_score", "min_score", "near_duplicate", "simans_a", "simans_b",
-    "fn_action", "relabel_probability", "max_inferred", "drop_query_count",
-)  # fmt: skip
-_SUMMED = (
-    "candidates",
-    "not_sampled",
-    "negatives_emitted",
-    "judged_negatives_emitted",
-    "queries_short_of_negatives",
-    "queries_without_negatives",
-)
 
 
 @dataclass
@@ -89,7 +80,7 @@ class ChunkMiner:
     corpus: EmbeddingMatrix
     width: int
     format: str
-    options: dict[str, Any]
+    config: MiningConfig
     fn_model: Any = None
     fn_cutoff: float | None = None
     threads: dict[str, int] = field(default_factory=dict)
@@ -123,20 +114,17 @@ class ChunkMiner:
         texts = [self.data.query_texts[self.data.query_index(q)] for q in ids]
         return CandidatePool(ids, texts, cand, scores, positives, negatives, pos_q, pos_d, pos_scores)
 
-    def __call__(self, start: int, stop: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Rows of the queries ``start:stop`` and the chunk's summary parts."""
-        pool = self.pool(start, stop)
-        estimate = None if self.fn_model is None else self.fn_model.predict(pool, self.fn_model.evidence_)
-        result = mine_negatives(
-            self.data, pool=pool, fn_estimate=estimate, fn_cutoff=self.fn_cutoff, show_progress=False, **self.options
-        )
-        parts = {
-            "summary": result.summary,
-            "positive": np.concatenate(result.positive_scores),
-            "anchor": np.array([s.min() for s in result.positive_scores], dtype=np.float32),
-            "negative": result.negative_scores[result.negatives >= 0],
-        }
-        return result.to_rows(self.format), parts
+    def mine(self, pool: CandidatePool, estimate: Any = None) -> Any:
+        """:func:`~trueneg.mining.mine_pool` on ``pool`` with the fixed false-negative model and cutoff."""
+        if estimate is None and self.fn_model is not None:
+            estimate = self.fn_model.predict(pool, self.fn_model.evidence_)
+        return mine_pool(self.data, pool, self.config, fn_estimate=estimate, fn_cutoff=self.fn_cutoff,
+                         show_progress=False)  # fmt: skip
+
+    def __call__(self, start: int, stop: int) -> tuple[list[dict[str, Any]], MiningSummary]:
+        """Rows of the queries ``start:stop`` and the chunk's summary."""
+        result = self.mine(self.pool(start, stop))
+        return result.to_rows(self.format), result.summary
 
 
 def _sample(n: int, size: int, seed: int, salt: int) -> np.ndarray:
@@ -146,60 +134,39 @@ def _sample(n: int, size: int, seed: int, salt: int) -> np.ndarray:
 def mine_to_file(
     data: RetrievalData,
     output: str | os.PathLike,
-    model: Any = None,
+    model: ModelLike = None,
+    config: MiningConfig | None = None,
+    scale: ScaleConfig | None = None,
     *,
     format: str = "flagembedding",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
-    index: str = "auto",
-    max_memory: str | int = "4GiB",
-    target_recall: float = 0.95,
-    recall_sample: int = 1000,
-    fn_sample: int = 2000,
-    chunk_queries: int | None = None,
-    engine: str = "local",
-    ray_workers: int | None = None,
-    backend: str = "torch",
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-    batch_size: int = 32,
-    cache_dir: Any = None,
-    num_negatives: int = 10,
-    range_min: int = 0,
-    range_max: int | None = None,
-    max_fn_rate: float | None = None,
-    estimate_fn: bool = False,
-    fn_estimator: str = "roc",
     fn_detector: Any = "multi",
-    seed: int = 0,
+    cache_dir: CacheDir = None,
     allow_empty: bool = True,
     show_progress: bool = True,
-    **filters: Any,
-) -> dict[str, Any]:
+    **options: Any,
+) -> MiningSummary:
     """Mine negatives for every query of ``data`` into ``output`` in bounded memory (see the module docstring).
 
     Args:
         data: corpus, queries and qrels. output: ``.jsonl`` or ``.parquet`` rows of ``format``.
-        model / backend / prompts / batch_size / cache_dir: the encoder, used only for the side whose
-            embeddings are not given.
+        model: the :class:`~trueneg.candidates.Encoder` (or a model name), used only for the side whose
+            embeddings are not given; ``cache_dir`` is its embedding cache.
+        config: the :class:`~trueneg.mining.config.MiningConfig` (dense retriever, no teacher or judges:
+            those need the in-memory :func:`~trueneg.mining.mine_negatives`).
+        scale: the :class:`~trueneg.mining.config.ScaleConfig`: index, memory budget, recall target,
+            sample sizes, chunking and engine.
         corpus_embeddings / query_embeddings: ``.npy`` (rows in corpus / queries order) or ``.parquet``
             (id + vector columns); validated against the ids.
-        index: ``"auto"``, ``"exact"``, ``"ivf"``, ``"ivfpq"`` or ``"hnsw"``.
-        max_memory: budget for the index and one chunk of queries (``"4GiB"``, bytes, ...).
-        target_recall: recall@10 against exact search the approximate index is tuned to reach.
-        recall_sample: sample queries for tuning (half) and the reported recall (other half).
-        fn_sample: queries the false-negative model and the ``max_fn_rate`` cutoff are fit on.
-        chunk_queries: queries per chunk; default from ``max_memory`` (at most 8192).
-        engine: ``"local"`` (this process) or ``"ray"`` (Ray Data; needs ``pip install 'trueneg[ray]'``).
-        ray_workers: concurrent Ray workers; default one per CPU Ray sees.
-        num_negatives / range_min / range_max / max_fn_rate / estimate_fn / fn_estimator / fn_detector / seed and
-            ``filters`` (``sampling``, ``perc_pos``, ``margin``, ``max_score``, ``min_score``,
-            ``near_duplicate``, ``simans_a``, ``simans_b``): as in :func:`mine_negatives`.
+        fn_detector: as in :func:`~trueneg.mining.mine_negatives`.
         allow_empty: with False, raise (and write nothing) when no query gets a negative.
+        options: fields of either config by name (they override it), and the deprecated encoder
+            settings (``backend``, prompts, ``batch_size``).
 
     Returns:
-        The summary (as ``mine_negatives``' summary, plus ``index``, ``chunks``, ``engine``,
-        ``rows_written`` and ``output``).
+        The :class:`~trueneg.mining.summary.MiningSummary` (as ``mine_negatives``' summary, plus ``index``,
+        ``chunks``, ``engine``, ``rows_written`` and ``output``).
 
     Example:
         >>> summary = mine_to_file(data, "negs.jsonl", corpus_embeddings="corpus.npy",
@@ -208,81 +175,132 @@ def mine_to_file(
         0.97
     """
     started = time.perf_counter()
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    unknown = set(filters) - set(FILTER_OPTIONS)
-    if unknown:
-        raise TypeError(f"mine_to_file got unexpected options: {', '.join(sorted(unknown))}")
-    RowWriter(output)  # validates the suffix before any work
-    range_max = range_min + 10 * num_negatives if range_max is None else range_max
-    build_config(
-        num_negatives=num_negatives,
-        backend=backend,
-        range_min=range_min,
-        range_max=range_max,
-        max_fn_rate=max_fn_rate,
-        **{k: v for k, v in filters.items() if k in FIELDS},
-    )  # fmt: skip (validates)
-    options = dict(
-        num_negatives=num_negatives, range_min=range_min, range_max=range_max, max_fn_rate=max_fn_rate,
-        estimate_fn=estimate_fn, fn_estimator=fn_estimator, fn_detector=fn_detector, seed=seed, **filters,
+    check_output(output, format)  # before any work
+    cfg, scale, encoder = scale_setup(
+        MiningConfig, config, scale, options, model, cache_dir=cache_dir, show_progress=show_progress,
+        caller="mine_to_file",
     )  # fmt: skip
-    setup = dict(
-        corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings, index=index, max_memory=max_memory,
-        target_recall=target_recall, recall_sample=recall_sample, fn_sample=fn_sample, chunk_queries=chunk_queries,
-        backend=backend, query_prompt=query_prompt, document_prompt=document_prompt, batch_size=batch_size,
-        cache_dir=cache_dir, show_progress=show_progress,
-    )  # fmt: skip
-    run = _run_ray if engine == "ray" else _run_local
-    setup["map_shards"] = functools.partial(run, workers=ray_workers, show_progress=show_progress)
+    run = _run_ray if scale.engine == "ray" else _run_local
+    map_shards = functools.partial(run, workers=scale.ray_workers, show_progress=show_progress)
     with (
-        _ray_session() if engine == "ray" else contextlib.nullcontext(),
-        scaled_miner(data, model, depth=range_max, format=format, options=options, **setup) as (miner, info),
+        _ray_session() if scale.engine == "ray" else contextlib.nullcontext(),
+        scaled_miner(
+            data, encoder, cfg, scale, depth=cfg.window[1], format=format, fn_detector=fn_detector,
+            corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings, cache_dir=cache_dir,
+            show_progress=show_progress, map_shards=map_shards,
+        ) as (miner, info),
         RowWriter(output) as writer,
-    ):
+    ):  # fmt: skip
         parts = []
-        for rows, chunk_parts in run(miner, info["bounds"], ray_workers, show_progress, "Mining chunks"):
+        for rows, part in run(miner, info["bounds"], scale.ray_workers, show_progress, "Mining chunks"):
             writer.write(rows)
-            parts.append(chunk_parts)
-        summary = _merge(parts, data, miner.query_ids, miner, info["fit_on"])
+            parts.append(part)
+        summary = _merge(parts, data, miner, info)
         if not allow_empty and writer.rows_written == 0:
             raise ValueError(explain_empty(summary))  # before the rename: nothing is written
-    summary.update(
-        source=data.source,
-        retriever="dense",
-        **info["describe"],
-        engine=engine,
-        rows_written=writer.rows_written,
-        output=str(output),
-        format=format,
-        seconds=round(time.perf_counter() - started, 2),
-    )
+    summary.extra.update(engine=scale.engine, rows_written=writer.rows_written, output=str(output), format=format)
+    summary.seconds = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def scale_setup(
+    kind: type[C],
+    config: C | None,
+    scale: ScaleConfig | None,
+    options: dict[str, Any],
+    model: Any,
+    *,
+    cache_dir: Any,
+    show_progress: bool,
+    caller: str,
+) -> tuple[C, ScaleConfig, Encoder]:
+    """The settings of a scale-path run: ``options`` split between ``kind``, :class:`ScaleConfig` and the
+    (deprecated) encoder settings, the dense retriever checked, the encoder built."""
+    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    scale = ScaleConfig.build(scale, **ScaleConfig.take(options))
+    cfg = kind.build(config, **options)
+    if cfg.retriever != "dense":
+        raise ValueError(f"the scale path searches dense embeddings: retriever must be dense, got {cfg.retriever!r}")
+    encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller=caller)
+    return cfg, scale, encoder
+
+
+def check_output(output: str | os.PathLike, format: str) -> None:
+    """Raise ``ValueError`` unless ``format`` is one of :data:`FORMATS` and ``output`` ends in .jsonl or .parquet."""
+    check_one_of("format", format, FORMATS)
+    check_rows_suffix(output)
+
+
+def write_negatives(
+    data: RetrievalData,
+    output: str | os.PathLike,
+    model: ModelLike = None,
+    config: MiningConfig | None = None,
+    scale: ScaleConfig | None = None,
+    *,
+    format: str = "flagembedding",
+    teacher: Any = None,
+    fn_detector: Any = "multi",
+    judges: list[Any] | None = None,
+    judgments_file: Any = None,
+    corpus_embeddings: str | os.PathLike | None = None,
+    query_embeddings: str | os.PathLike | None = None,
+    cache_dir: CacheDir = None,
+    allow_empty: bool = False,
+    show_progress: bool = True,
+) -> MiningSummary:
+    """What ``trueneg mine`` does: mine ``data`` and write the rows of ``format`` to ``output``, atomically.
+
+    In memory (:func:`~trueneg.mining.mine_negatives`) unless ``scale`` or an embeddings file is given;
+    then the scale path (:func:`mine_to_file`), which searches dense embeddings and so needs
+    ``retriever="dense"``, no teacher and no judges. With ``allow_empty=False`` a run that emits no
+    negative at all raises a ``ValueError`` saying which filter dropped what (and writes nothing).
+
+    Returns:
+        The summary, with ``output`` and ``format`` added.
+
+    Example:
+        >>> summary = write_negatives(data, "negatives.jsonl", config=MiningConfig(num_negatives=4))  # doctest: +SKIP
+    """
+    check_output(output, format)
+    cfg = config or MiningConfig()
+    if scale is not None or corpus_embeddings is not None or query_embeddings is not None:
+        if cfg.retriever != "dense" or teacher is not None or judges:
+            raise ValueError(
+                "the scale path (embeddings files, index, memory budget, engine) searches dense embeddings: it needs "
+                f"retriever dense (got {cfg.retriever!r}), no teacher and no judges"
+            )
+        summary = mine_to_file(
+            data, output, model, cfg, scale, format=format, corpus_embeddings=corpus_embeddings,
+            query_embeddings=query_embeddings, fn_detector=fn_detector, cache_dir=cache_dir, allow_empty=allow_empty,
+            show_progress=show_progress,
+        )  # fmt: skip
+    else:
+        result = mine_negatives(
+            data, model, cfg, teacher=teacher, fn_detector=fn_detector, judges=judges, judgments_file=judgments_file,
+            cache_dir=cache_dir, show_progress=show_progress,
+        )  # fmt: skip
+        summary = result.summary
+        if not allow_empty and summary.negatives_emitted == 0:
+            raise ValueError(explain_empty(summary))
+        write_rows(output, result.to_rows(format))
+    summary.extra.update(output=str(output), format=format)
     return summary
 
 
 @contextlib.contextmanager
 def scaled_miner(
     data: RetrievalData,
-    model: Any = None,
+    encoder: Encoder | None,
+    config: MiningConfig,
+    scale: ScaleConfig,
     *,
     depth: int,
     format: str,
-    options: dict[str, Any],
+    fn_detector: Any = "multi",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
-    index: str = "auto",
-    max_memory: str | int = "4GiB",
-    target_recall: float = 0.95,
-    recall_sample: int = 1000,
-    fn_sample: int = 2000,
-    chunk_queries: int | None = None,
-    backend: str = "torch",
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
-    batch_size: int = 32,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
     map_shards: Any = None,
 ) -> Iterator[tuple[ChunkMiner, dict[str, Any]]]:
@@ -291,47 +309,41 @@ def scaled_miner(
     Yields ``(miner, info)``; ``info`` holds ``bounds`` (query chunks), ``fit_on`` (queries the FN
     model was fit on, or None) and ``describe`` (summary fields: embeddings, index and its recall,
     chunking). Files encoded on the way live until the block ends. ``map_shards(work, bounds,
-    desc=...)`` runs the encoding shards (default: in this process).
+    desc=...)`` runs the encoding shards (default: in this process). ``encoder`` may be None when
+    both embedding files are given.
     """
-    budget = parse_memory(max_memory)
-    if not 0.0 < target_recall <= 1.0:
-        raise ValueError(f"target_recall must be in (0, 1], got {target_recall}")
+    budget = parse_memory(scale.max_memory)
     query_ids = data.mined_query_ids()
     if not query_ids:
         raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
-    seed = options.get("seed", 0)
+    seed = config.seed
     with tempfile.TemporaryDirectory(prefix="trueneg-stream-") as work:
         corpus, queries, query_rows, encoded = _embeddings(
-            data, query_ids, model, corpus_embeddings, query_embeddings, Path(work), backend,
-            query_prompt, document_prompt, batch_size, cache_dir, show_progress, map_shards,
+            data, query_ids, encoder, corpus_embeddings, query_embeddings, Path(work), cache_dir, show_progress,
+            map_shards,
         )  # fmt: skip
         if corpus.dim != queries.dim:
             raise DataError(f"{queries.path}: query vectors have {queries.dim} dimensions, corpus vectors {corpus.dim}")
         search_index = build_index(
-            corpus, index, n_queries=len(query_ids), max_memory=budget, seed=seed, show_progress=show_progress
+            corpus, scale.index, n_queries=len(query_ids), max_memory=budget, seed=seed, show_progress=show_progress
         )
         max_pos = max(sum(g > 0 for g in data.qrels[q].values()) for q in query_ids)
         width = min(depth + max_pos, len(corpus))
-        sample = _sample(len(query_ids), recall_sample, seed, 1)
-        recall = tune_index(search_index, queries.take(query_rows[sample]), width, target=target_recall)
+        sample = _sample(len(query_ids), scale.recall_sample, seed, 1)
+        recall = tune_index(search_index, queries.take(query_rows[sample]), width, target=scale.target_recall)
         miner = ChunkMiner(
-            data, query_ids, query_rows, queries, corpus, width, format, options,
+            data, query_ids, query_rows, queries, corpus, width, format, config,
             threads=_thread_counts(), index=search_index,
         )  # fmt: skip
-        fit_on = None
-        if (
-            options.get("max_fn_rate") is not None
-            or options.get("estimate_fn")
-            or options.get("fn_action", "drop") != "drop"
-        ):
-            fit_on = _fit_fn(miner, data, query_ids, fn_sample, options.get("fn_estimator", "roc"), seed, options)
+        fit_on = _fit_fn(miner, data, query_ids, scale.fn_sample, fn_detector) if config.detects else None
         per_query = width * 160 + corpus.dim * 8
-        chunk = chunk_queries or int(np.clip((budget // 8) // per_query, 64, 8192))
+        chunk = scale.chunk_queries or int(np.clip((budget // 8) // per_query, 64, 8192))
         bounds = [(s, min(s + chunk, len(query_ids))) for s in range(0, len(query_ids), chunk)]
         given = corpus_embeddings is not None and query_embeddings is not None
+        model, backend = (None, None) if given else describe_encoder(encoder)
         describe = {
-            "model": None if given else str(model or DEFAULT_MODEL),
-            "backend": None if given else backend,
+            "model": model,
+            "backend": backend,
             "embeddings": {
                 "corpus": str(corpus_embeddings or "encoded"),
                 "queries": str(query_embeddings or "encoded"),
@@ -356,28 +368,18 @@ def _thread_counts() -> dict[str, int]:
 def _embeddings(
     data: RetrievalData,
     query_ids: list[str],
-    model: Any,
+    encoder: Encoder | None,
     corpus_path: Any,
     query_path: Any,
     work: Path,
-    backend: str,
-    query_prompt: str | None,
-    document_prompt: str | None,
-    batch_size: int,
     cache_dir: Any,
     show_progress: bool,
     map_shards: Any,
 ) -> tuple[EmbeddingMatrix, EmbeddingMatrix, np.ndarray, int | None]:
     """Corpus matrix, query matrix, the matrix row of each mined query, and how many texts were encoded."""
-    from trueneg.candidates.encoders import as_encoder
-
     workdir = work if cache_dir is False else (Path(cache_dir) / "embeddings" if cache_dir else None)
-    encoder = None
-    if corpus_path is None or query_path is None:
-        encoder = as_encoder(
-            model, backend=backend, query_prompt=query_prompt, document_prompt=document_prompt,
-            batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress,
-        )  # fmt: skip
+    if (corpus_path is None or query_path is None) and encoder is None:
+        raise ValueError("an encoder is needed for the side whose embeddings are not given")
     if corpus_path is not None:
         corpus = open_embeddings(corpus_path, data.doc_ids, what="corpus", workdir=workdir, show_progress=show_progress)
     else:
@@ -395,32 +397,24 @@ def _embeddings(
             encoder, texts, "query", work / "queries.npy", show_progress=show_progress, map_shards=map_shards
         )
         rows = np.arange(len(query_ids), dtype=np.int64)
-    return corpus, queries, rows, getattr(encoder, "encoded_count", None)
+    encoded = None if corpus_path is not None and query_path is not None else getattr(encoder, "encoded_count", None)
+    return corpus, queries, rows, encoded
 
 
-def _fit_fn(
-    miner: ChunkMiner,
-    data: RetrievalData,
-    query_ids: list[str],
-    fn_sample: int,
-    estimator: str,
-    seed: int,
-    options: dict[str, Any],
-) -> int:
+def _fit_fn(miner: ChunkMiner, data: RetrievalData, query_ids: list[str], fn_sample: int, detector: Any) -> int:
     """Fit the false-negative model (and the ``max_fn_rate`` cutoff) on a sample of queries."""
-    picked = _sample(len(query_ids), fn_sample, seed, 2)
+    config = miner.config
+    picked = _sample(len(query_ids), fn_sample, config.seed, 2)
     sample = replace(miner, query_ids=[query_ids[i] for i in picked], query_rows=miner.query_rows[picked])
     pool = sample.pool(0, len(picked))
     # the lexical signals need a BM25 index over the whole corpus and a pass over it per query: used up to
     # LEXICAL_MAX_DOCS documents (documented in the README); the other signals cost one gather each
     lexical = len(data.doc_ids) <= LEXICAL_MAX_DOCS
     evidence = Evidence(data, miner.corpus, query_ids, miner.queries, miner.query_rows, lexical=lexical)
-    miner.fn_model = fit_detector(pool, detector=options.get("fn_detector", "multi"), estimator=estimator, seed=seed,
+    miner.fn_model = fit_detector(pool, detector=detector, estimator=config.fn_estimator, seed=config.seed,
                                   evidence=evidence)  # fmt: skip
-    if options["max_fn_rate"] is not None:
-        result = mine_negatives(
-            data, pool=pool, fn_estimate=miner.fn_model.predict(pool, evidence), show_progress=False, **options
-        )
+    if config.max_fn_rate is not None:
+        result = mine_pool(data, pool, config, fn_estimate=miner.fn_model.predict(pool, evidence), show_progress=False)
         miner.fn_cutoff = result.summary["false_negatives"]["cutoff"]
     return len(picked)
 
@@ -480,45 +474,29 @@ def _run_ray(work: Any, bounds: list[tuple[int, int]], workers: int | None, show
         yield pickle.loads(row["payload"])
 
 
-def _merge(
-    parts: list[dict[str, Any]], data: RetrievalData, query_ids: list[str], miner: ChunkMiner, fit_on: int | None
-) -> dict[str, Any]:
-    """One summary from the chunks' summaries and score arrays."""
-    first = parts[0]["summary"]
-    summary = {key: first[key] for key in ("sampling", "num_negatives", "range", "filters", "teacher")}
-    summary["queries"] = len(query_ids)
-    summary["queries_without_positive"] = len(data.qrels) - len(query_ids)
-    for key in _SUMMED:
-        summary[key] = sum(p["summary"][key] for p in parts)
-    summary["dropped"] = {r: sum(p["summary"]["dropped"][r] for p in parts) for r in DROP_REASONS}
-    summary["short_query_ids"] = [q for p in parts for q in p["summary"]["short_query_ids"]][:20]
-    summary["scores"] = {
-        "positive": _stats(np.concatenate([p["positive"] for p in parts])),
-        "anchor_positive": _stats(np.concatenate([p["anchor"] for p in parts])),
-        "negative": _stats(np.concatenate([p["negative"] for p in parts])),
-    }
-    actions = [p["summary"]["fn_action"] for p in parts]
-    summary["fn_action"] = {
-        **{k: actions[0][k] for k in ("action", "relabel_probability")},
-        **{k: sum(a[k] for a in actions) for k in ("relabeled", "queries_relabeled", "queries_dropped")},
-    }
-    summary["false_negatives"] = None
+def _merge(parts: list[MiningSummary], data: RetrievalData, miner: ChunkMiner, info: dict[str, Any]) -> MiningSummary:
+    """One summary of the chunks' summaries, with the fixed false-negative model's description."""
+    describe = dict(info["describe"])
+    summary = MiningSummary.merge(
+        parts,
+        queries=len(miner.query_ids),
+        queries_without_positive=len(data.qrels) - len(miner.query_ids),
+        model=describe.pop("model"),
+        backend=describe.pop("backend"),
+        texts_encoded=describe.pop("texts_encoded"),
+        extra=describe,
+    )
     if miner.fn_model is not None:
-        emitted = np.array([p["summary"]["negatives_emitted"] for p in parts], dtype=np.float64)
-        rates = np.array([[p["summary"]["false_negatives"][k] for k in ("estimated_fn_rate", "ci_low", "ci_high")]
-                          for p in parts])  # fmt: skip
-        rate = (emitted @ rates / max(emitted.sum(), 1.0)).tolist()  # per-chunk means, weighted by emitted
         model = miner.fn_model
-        summary["false_negatives"] = {
+        fn = summary.false_negatives
+        summary.false_negatives = {
             "detector": model.describe(),
             "estimator": model.estimator,
             "label_frequency": round(model.label_frequency_, 4),
             "label_frequency_ci": [round(v, 4) for v in model.label_frequency_ci_],
-            "max_fn_rate": first["false_negatives"]["max_fn_rate"],
+            "max_fn_rate": fn["max_fn_rate"],
             "cutoff": None if miner.fn_cutoff is None else round(float(miner.fn_cutoff), 6),
-            "fit_on_queries": fit_on,
-            "estimated_fn_rate": round(rate[0], 5),
-            "ci_low": round(rate[1], 5),
-            "ci_high": round(rate[2], 5),
+            "fit_on_queries": info["fit_on"],
+            **{k: fn[k] for k in ("estimated_fn_rate", "ci_low", "ci_high")},
         }
     return summary

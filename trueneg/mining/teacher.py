@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.candidates.encoders import as_encoder, is_encoder, load_model, resolve_model
+from trueneg.validation import check_one_of
 
 TEACHER_TYPES = ("auto", "bi-encoder", "cross-encoder")
 
@@ -24,8 +25,7 @@ def teacher_kind(teacher: Any, teacher_type: str = "auto") -> str:
     With ``"auto"``: a loaded ``CrossEncoder`` is a cross-encoder; a folder whose ``modules.json``
     lists a Pooling module is a bi-encoder; any other name or path is taken as a cross-encoder.
     """
-    if teacher_type not in TEACHER_TYPES:
-        raise ValueError(f"teacher_type must be one of {TEACHER_TYPES}, got {teacher_type!r}")
+    check_one_of("teacher_type", teacher_type, TEACHER_TYPES)
     if teacher_type != "auto":
         return teacher_type
     if is_encoder(teacher):

@@ -16,6 +16,7 @@ from torch import nn
 from trueneg.io import RecordsResult
 from trueneg.multilabel.losses import LOSSES
 from trueneg.pu import ROCTail
+from trueneg.validation import check_one_of
 
 
 def _check_xy(X: np.ndarray, Y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -90,8 +91,7 @@ class MultiLabelMLP(BaseEstimator):
         self.device = device
 
     def _criterion(self, X: np.ndarray, Y: np.ndarray) -> nn.Module:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        check_one_of("loss", self.loss, tuple(sorted(LOSSES)))
         kwargs = dict(self.loss_kwargs or {})
         if self.loss == "nnpu" and "priors" not in kwargs:
             kwargs["priors"] = estimate_label_priors(X, Y, self.seed)

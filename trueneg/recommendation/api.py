@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trueneg.io import write_json
+from trueneg.io import ROW_SUFFIXES, write_json, write_rows
 from trueneg.recommendation.data import SPLITS, Interactions, leave_last_out, random_holdout
 from trueneg.recommendation.metrics import evaluate_topk
 from trueneg.recommendation.missing import MissingPositiveModel, find_missing_positives, fit_missing_positives
 from trueneg.recommendation.model import MatrixFactorization
 from trueneg.recommendation.samplers import SAMPLERS, HardSampler, NegativeSampler, make_sampler
-from trueneg.validation import check_range
+from trueneg.validation import check_one_of, check_range
 
 ROW_BYTES = 96  # memory per written negative: the int64 draw, its id string and its list slot
 
@@ -25,8 +26,7 @@ def _physical_memory() -> int:
 
 def split_interactions(data: Interactions, split: str = "leave-last-out", test_fraction: float = 0.2, seed: int = 0):
     """``leave-last-out`` or ``random`` (``test_fraction`` of each user's interactions) holdout."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    check_one_of("split", split, SPLITS)
     if split == "leave-last-out":
         return leave_last_out(data, seed)
     return random_holdout(data, test_fraction, seed)
@@ -62,8 +62,7 @@ def train_recommender(
     """
     from trueneg.recommendation.als import FalseNegativeAwareALS
 
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    check_one_of("model", model, MODELS)
     check_range("k", k, low=1, integer=True)
     check_range("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     dropped = 0
@@ -157,9 +156,22 @@ class RecommendationAudit:
     summary: dict[str, Any]
     missing: MissingPositiveModel
 
-    def write(self, path: Any) -> None:
-        """Write the summary as JSON, atomically."""
-        write_json(path, self.summary)
+    def to_dict(self) -> dict[str, Any]:
+        """The summary (what :meth:`write` puts in a JSON file)."""
+        return self.summary
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """The likely missing positives, most likely first."""
+        return list(self.summary["suspects"])
+
+    def write(self, path: Any) -> Path:
+        """Write atomically: ``.jsonl`` / ``.parquet`` = :meth:`to_records`, any other path = :meth:`to_dict`."""
+        path = Path(path)
+        if path.suffix.lower() in ROW_SUFFIXES:
+            write_rows(path, self.to_records())
+        else:
+            write_json(path, self.to_dict())
+        return path
 
 
 def audit_interactions(
@@ -193,7 +205,7 @@ def audit_interactions(
             "mean_score": round(float(scores[users, negatives.ravel()].mean()), 4),
         }
     unlabeled = ~np.isnan(probability)
-    suspects = find_missing_positives(missing, n_suspects)
+    suspects = find_missing_positives(missing, n_suspects, data)
     summary = {
         "source": data.source,
         "users": data.n_users,
@@ -205,6 +217,6 @@ def audit_interactions(
         "estimated_missing_positives": int(round(float(probability[unlabeled].sum()))),
         "estimated_missing_rate": round(float(probability[unlabeled].mean()), 5),
         "samplers": per_sampler,
-        "suspects": suspects.to_records(data),
+        "suspects": suspects.to_records(),
     }
     return RecommendationAudit(summary, missing)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from trueneg.io import RecordsResult
 from trueneg.pu import ESTIMATORS, label_frequency_estimator, unlabeled_posterior
 from trueneg.recommendation.data import Interactions
 
@@ -151,28 +152,46 @@ def fit_missing_positives(
 
 
 @dataclass
-class MissingPositives:
-    """Unlabeled (user, item) pairs ranked by the probability that they are missing positives."""
+class MissingPositives(RecordsResult):
+    """Unlabeled (user, item) pairs ranked by the probability that they are missing positives.
+
+    The shared result vocabulary: ``to_records()`` (``{"user", "item", "probability"}`` with the log's
+    ids when known, else row/column indices), ``to_dict()``, ``write(path)``.
+    """
 
     users: np.ndarray
     items: np.ndarray
     probability: np.ndarray
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    records_key = "suspects"
 
-    def to_records(self, data: Interactions) -> list[dict[str, object]]:
+    def to_records(self, data: Interactions | None = None) -> list[dict[str, object]]:
+        """One dict per pair, most likely first (``data``: the log whose ids to use; deprecated, kept)."""
+        user_ids = data.user_ids if data is not None else self.user_ids
+        item_ids = data.item_ids if data is not None else self.item_ids
+        users = self.users if user_ids is None else np.asarray(user_ids)[self.users]
+        items = self.items if item_ids is None else np.asarray(item_ids)[self.items]
         return [
-            {"user": str(data.user_ids[u]), "item": str(data.item_ids[i]), "probability": round(float(p), 6)}
-            for u, i, p in zip(self.users, self.items, self.probability)
+            {"user": str(u), "item": str(i), "probability": round(float(p), 6)}
+            for u, i, p in zip(users, items, self.probability)
         ]
 
 
-def find_missing_positives(model: MissingPositiveModel, top: int = 100) -> MissingPositives:
-    """The ``top`` unlabeled pairs most likely to be missing positives, most likely first."""
+def find_missing_positives(
+    model: MissingPositiveModel, top: int = 100, data: Interactions | None = None
+) -> MissingPositives:
+    """The ``top`` unlabeled pairs most likely to be missing positives, most likely first.
+
+    ``data`` (the log ``model`` was fit on) puts its user and item ids in the records.
+    """
     p = np.nan_to_num(model.probability_matrix(), nan=-1.0).ravel()
     keep = np.argpartition(-p, min(top, len(p) - 1))[:top]
     keep = keep[np.lexsort((keep, -p[keep]))]
     keep = keep[p[keep] >= 0]
     n_items = model.features.R.shape[1]
-    return MissingPositives(keep // n_items, keep % n_items, p[keep])
+    ids = (None, None) if data is None else (data.user_ids, data.item_ids)
+    return MissingPositives(keep // n_items, keep % n_items, p[keep], *ids)
 
 
 def pair_membership(data: Interactions, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from trueneg.io import atomic_path, check_writable
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.samplers import NegativeSampler, make_sampler
+from trueneg.validation import check_one_of
 
 LOSSES = ("bpr", "relmf")
 
@@ -96,8 +97,7 @@ class MatrixFactorization(BaseEstimator):
 
     def fit(self, train: Interactions) -> MatrixFactorization:
         """Train on the interactions of ``train``; ``history_`` holds the mean loss of every epoch."""
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        check_one_of("loss", self.loss, LOSSES)
         if self.epochs < 1 or self.factors < 1 or self.batch_size < 1 or self.num_negatives < 1:
             raise ValueError("epochs, factors, batch_size and num_negatives must be at least 1")
         if len(train) == 0:

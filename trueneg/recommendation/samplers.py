@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator
 from trueneg.mining.sampling import sample_negatives
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.missing import MissingPositiveModel, fit_missing_positives
-from trueneg.validation import check_range
+from trueneg.validation import check_one_of, check_range
 
 Scorer = Callable[[np.ndarray], torch.Tensor]
 
@@ -200,6 +200,5 @@ def make_sampler(name: str | NegativeSampler, **kwargs) -> NegativeSampler:
     """A sampler by name (``uniform``, ``popularity``, ``hard``, ``fn-aware``) with its parameters."""
     if isinstance(name, NegativeSampler):
         return name
-    if name not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    check_one_of("sampler", name, SAMPLERS)
     return SAMPLERS[name](**kwargs)

@@ -17,11 +17,9 @@ import torch
 from transformers import TrainerCallback
 
 from trueneg.io import atomic_dir, check_writable
+from trueneg.training.config import TrainConfig
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
-
-GUIDES = ("self", "base", "probability")
-INFERRED = ("positive", "soft", "skip")
 
 
 @dataclass
@@ -71,34 +69,15 @@ def _audit_prior(audit_json: str | os.PathLike) -> float:
 def train(
     examples: str | os.PathLike | TrainingExamples | Any,
     model: Any = None,
+    config: TrainConfig | None = None,
     *,
     output_dir: str | os.PathLike,
-    loss: str = "mnrl",
-    num_negatives: int = 1,
-    batch_size: int = 32,
-    epochs: float = 1.0,
-    max_steps: int | None = None,
-    learning_rate: float = 5e-5,
-    warmup_ratio: float = 0.1,
-    max_seq_length: int | None = None,
-    train_layers: int | None = None,
-    class_prior: float | None = None,
     audit_json: str | os.PathLike | None = None,
-    margin: float = 0.0,
-    guide: str = "self",
-    inferred: str = "positive",
-    debias_temperature: float | None = 0.5,
-    temperature: float = 1.0,
-    contrastive_weight: float = 1.0,
-    scale: float = 20.0,
-    checkpoint_steps: int | None = 500,
-    seed: int = 0,
     device: str | None = None,
     overwrite: bool = False,
     resume: bool = False,
-    query_prompt: str | None = None,
-    document_prompt: str | None = None,
     show_progress: bool = True,
+    **options: Any,
 ) -> TrainResult:
     """Fine-tune ``model`` on a `trueneg mine` output with one of :data:`~trueneg.training.modules.LOSSES`.
 
@@ -106,6 +85,8 @@ def train(
         examples: a mined file (any output format, .jsonl or .parquet), loaded :class:`TrainingExamples`, or
             rows in memory (a ``datasets.Dataset`` such as ``trueneg.mine(..., return_dataset=True)``).
         model: model name or path (``None``/``"default"`` = the offline all-MiniLM-L6-v2).
+        config: the settings below as one validated :class:`~trueneg.training.config.TrainConfig`
+            (default ``TrainConfig()``); settings given as keywords override it.
         output_dir: the trained model is saved here (with ``trueneg_train.json``); written to a
             temporary folder beside it and renamed at the end, so an interrupted run leaves no
             half-written model. An existing folder is an error unless ``overwrite``.
@@ -155,14 +136,7 @@ def train(
 
     from trueneg.candidates.encoders import load_model, resolve_model
 
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
-    if guide not in GUIDES:
-        raise ValueError(f"guide must be one of {GUIDES}, got {guide!r}")
-    if inferred not in INFERRED:
-        raise ValueError(f"inferred must be one of {INFERRED}, got {inferred!r}")
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {batch_size}")
+    cfg = TrainConfig.build(config, **options)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"{output_dir}: output_dir is a file, not a folder")
@@ -171,75 +145,55 @@ def train(
     check_writable(output_dir, "model folder")
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use device='cpu'")
-    if loss == "debiased" and class_prior is None:
-        class_prior = _audit_prior(audit_json) if audit_json is not None else 0.1
-    if not isinstance(examples, TrainingExamples):
-        examples = load_examples(examples)
-    if loss == "distill" and examples.scores is None:
-        raise ValueError(f"{examples.source}: loss 'distill' needs soft labels (scores) in the file")
-    probabilities = loss == "fn-masked" and guide == "probability"
-    if probabilities and examples.negative_probabilities is None:
-        raise ValueError(
-            f"{examples.source}: guide 'probability' needs each negative's false-negative probability "
-            "(neg_probability); mine with a detector: --max-fn-rate or --fn-action relabel"
-        )
-    if inferred == "skip" and examples.inferred is not None:
-        examples = examples.subset([not flag for flag in examples.inferred])
-    weighted = inferred == "soft" and examples.inferred is not None and any(examples.inferred)
-    if loss != "distill":
-        examples = replace(examples, scores=None)
-    if len(examples) < batch_size:
-        raise ValueError(f"{examples.source}: {len(examples)} examples, fewer than one batch of {batch_size}")
+    if cfg.loss == "debiased" and cfg.class_prior is None:
+        cfg = cfg.replace(class_prior=_audit_prior(audit_json) if audit_json is not None else 0.1)
+    examples, weighted, probabilities = _training_examples(examples, cfg)
 
-    set_seed(seed)
+    set_seed(cfg.seed)
     model_path = resolve_model(None if model == "default" else model)
     student = load_model(model_path, device)
-    if max_seq_length is not None:
-        student.max_seq_length = max_seq_length
-    if train_layers is not None:
-        _freeze_below(student, train_layers)
-    options: dict[str, Any] = {"scale": scale, "weighted": weighted}
-    if loss == "fn-masked":
-        options.update(margin=margin, probabilities=probabilities)
-        if guide == "base":
-            options["guide"] = load_model(model_path, device)
-            options["guide"].max_seq_length = student.max_seq_length
-    elif loss == "debiased":
-        options.update(class_prior=class_prior, debias_temperature=debias_temperature)
-    elif loss == "distill":
-        options.update(temperature=temperature, contrastive_weight=contrastive_weight)
-    loss_module = LOSSES[loss](student, **options)
+    if cfg.max_seq_length is not None:
+        student.max_seq_length = cfg.max_seq_length
+    if cfg.train_layers is not None:
+        _freeze_below(student, cfg.train_layers)
+    loss_options = _loss_options(cfg, weighted, probabilities)
+    if cfg.loss == "fn-masked" and cfg.guide == "base":  # a frozen copy of the starting model
+        loss_options["guide"] = load_model(model_path, device)
+        loss_options["guide"].max_seq_length = student.max_seq_length
+    loss_module = LOSSES[cfg.loss](student, **loss_options)
     loss_module.register_forward_hook(_stop_on_non_finite)
-    columns = examples.to_columns(num_negatives, seed, weights=weighted, probabilities=probabilities)
+    columns = examples.to_columns(cfg.num_negatives, cfg.seed, weights=weighted, probabilities=probabilities)
     dataset = Dataset.from_dict(columns)
 
-    total_steps = max_steps if max_steps is not None else math.ceil(epochs * (len(dataset) // batch_size))
+    total_steps = (
+        cfg.max_steps if cfg.max_steps is not None else math.ceil(cfg.epochs * (len(dataset) // cfg.batch_size))
+    )
     checkpoints = output_dir.parent / f".{output_dir.name}.checkpoints"
     last = _latest_checkpoint(checkpoints) if resume else None
     if resume and last is None:
         warnings.warn(f"resume: no checkpoint in {checkpoints}; training from the start", stacklevel=2)
     if not resume and checkpoints.exists():
         shutil.rmtree(checkpoints)  # a previous run's: starting afresh
-    prompts = {"anchor": query_prompt, **dict.fromkeys([c for c in columns if c != "anchor" and c != "label"],
-                                                         document_prompt)}  # fmt: skip
+    prompts = {"anchor": cfg.query_prompt, **dict.fromkeys([c for c in columns if c != "anchor" and c != "label"],
+                                                         cfg.document_prompt)}  # fmt: skip
     prompts = {k: v for k, v in prompts.items() if v}
     try:
         with atomic_dir(output_dir) as staging:
             args = Arguments(
                 output_dir=str(checkpoints),
                 prompts=prompts or None,
-                num_train_epochs=epochs,
-                max_steps=max_steps if max_steps is not None else -1,
-                per_device_train_batch_size=batch_size,
-                learning_rate=learning_rate,
-                warmup_steps=round(warmup_ratio * total_steps),
+                num_train_epochs=cfg.epochs,
+                max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+                per_device_train_batch_size=cfg.batch_size,
+                learning_rate=cfg.learning_rate,
+                warmup_steps=round(cfg.warmup_ratio * total_steps),
                 batch_sampler="no_duplicates",
-                seed=seed,
-                data_seed=seed,
-                save_strategy="steps" if checkpoint_steps else "no",
-                save_steps=checkpoint_steps or 500,
+                seed=cfg.seed,
+                data_seed=cfg.seed,
+                save_strategy="steps" if cfg.checkpoint_steps else "no",
+                save_steps=cfg.checkpoint_steps or 500,
                 save_total_limit=2,
-                logging_steps=max(1, min(50, (max_steps or 50) // 10)),
+                logging_steps=max(1, min(50, (cfg.max_steps or 50) // 10)),
                 report_to="none",
                 disable_tqdm=True,  # its bar writes the log lines to stdout; _StderrProgress draws one on stderr
                 use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
@@ -254,26 +208,26 @@ def train(
             seconds = time.perf_counter() - started
             if trainer.state.global_step == 0:
                 raise ValueError(
-                    f"{examples.source}: no training step ran: no batch of {batch_size} examples without a repeated "
-                    "text could be formed (in-batch negatives must differ from every positive); lower batch_size "
-                    "or num_negatives"
+                    f"{examples.source}: no training step ran: no batch of {cfg.batch_size} examples without a "
+                    "repeated text could be formed (in-batch negatives must differ from every positive); lower "
+                    "batch_size or num_negatives"
                 )
             student.save(str(staging))
             settings = {
-                "loss": loss,
-                **{k: v for k, v in options.items() if k != "guide"},
-                "guide": guide if loss == "fn-masked" else None,
-                "inferred": inferred if examples.inferred is not None else None,
+                "loss": cfg.loss,
+                **{k: v for k, v in loss_options.items() if k != "guide"},
+                "guide": cfg.guide if cfg.loss == "fn-masked" else None,
+                "inferred": cfg.inferred if examples.inferred is not None else None,
                 "inferred_pairs": sum(examples.inferred) if examples.inferred is not None else None,
-                "num_negatives": num_negatives,
-                "batch_size": batch_size,
-                "epochs": epochs,
-                "max_steps": max_steps,
-                "learning_rate": learning_rate,
-                "warmup_ratio": warmup_ratio,
+                "num_negatives": cfg.num_negatives,
+                "batch_size": cfg.batch_size,
+                "epochs": cfg.epochs,
+                "max_steps": cfg.max_steps,
+                "learning_rate": cfg.learning_rate,
+                "warmup_ratio": cfg.warmup_ratio,
                 "max_seq_length": student.max_seq_length,
-                "train_layers": train_layers,
-                "seed": seed,
+                "train_layers": cfg.train_layers,
+                "seed": cfg.seed,
                 "data": examples.source,
                 "base_model": model_path,
             }
@@ -293,6 +247,41 @@ def train(
         raise
     shutil.rmtree(checkpoints, ignore_errors=True)  # the model is written: nothing left to resume
     return result
+
+
+def _training_examples(examples: Any, cfg: TrainConfig) -> tuple[TrainingExamples, bool, bool]:
+    """The examples ``cfg`` trains on, checked against what its loss needs, and whether pairs are weighted
+    (``inferred="soft"``) and negatives carry the detector's probabilities (``guide="probability"``)."""
+    if not isinstance(examples, TrainingExamples):
+        examples = load_examples(examples)
+    if cfg.loss == "distill" and examples.scores is None:
+        raise ValueError(f"{examples.source}: loss 'distill' needs soft labels (scores) in the file")
+    probabilities = cfg.loss == "fn-masked" and cfg.guide == "probability"
+    if probabilities and examples.negative_probabilities is None:
+        raise ValueError(
+            f"{examples.source}: guide 'probability' needs each negative's false-negative probability "
+            "(neg_probability); mine with a detector: --max-fn-rate or --fn-action relabel"
+        )
+    if cfg.inferred == "skip" and examples.inferred is not None:
+        examples = examples.subset([not flag for flag in examples.inferred])
+    weighted = cfg.inferred == "soft" and examples.inferred is not None and any(examples.inferred)
+    if cfg.loss != "distill":
+        examples = replace(examples, scores=None)
+    if len(examples) < cfg.batch_size:
+        raise ValueError(f"{examples.source}: {len(examples)} examples, fewer than one batch of {cfg.batch_size}")
+    return examples, weighted, probabilities
+
+
+def _loss_options(cfg: TrainConfig, weighted: bool, probabilities: bool) -> dict[str, Any]:
+    """The keyword arguments of ``LOSSES[cfg.loss]`` (without the ``"base"`` guide model)."""
+    options: dict[str, Any] = {"scale": cfg.scale, "weighted": weighted}
+    if cfg.loss == "fn-masked":
+        options.update(margin=cfg.margin, probabilities=probabilities)
+    elif cfg.loss == "debiased":
+        options.update(class_prior=cfg.class_prior, debias_temperature=cfg.debias_temperature)
+    elif cfg.loss == "distill":
+        options.update(temperature=cfg.temperature, contrastive_weight=cfg.contrastive_weight)
+    return options
 
 
 def _stop_on_non_finite(module: Any, inputs: Any, loss: torch.Tensor) -> None:
