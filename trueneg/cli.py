@@ -664,12 +664,10 @@ _LOG_HELP = "Interaction log: MovieLens u.data (or its folder), .csv, .tsv or .p
 
 
 def _sampler_options(sampler: str, range_min: int, range_max: int, sampling: str, max_probability: float) -> dict:
-    if sampler in ("hard", "fn-aware"):
-        options: dict[str, Any] = {"range_min": range_min, "range_max": range_max, "sampling": sampling}
-        if sampler == "fn-aware":
-            options["max_probability"] = max_probability
-        return options
-    return {}
+    from trueneg.recommendation.samplers import sampler_options
+
+    settings = dict(range_min=range_min, range_max=range_max, sampling=sampling, max_probability=max_probability)
+    return sampler_options(sampler, **settings)
 
 
 @recommend_app.command(name="train")

@@ -276,7 +276,7 @@ def mine_pool(
     anchor = filters.anchor_scores(per_query_pos)
     exempt = filters.member_of(cand, pool.judged_negatives)
     eligible = _filter(data, pool, window, scores, anchor, cfg, exempt)
-    filtered = eligible  # what the filters leave, before the detector's action and cutoff
+    filtered = eligible.copy()  # what the filters leave, before the detector's action and cutoff
 
     order = np.argsort(-np.where(alive, scores, -np.inf), axis=1, kind="stable") if teacher is not None else None
     query_rows = np.array([data.query_index(q) for q in pool.query_ids], dtype=np.int64)

@@ -22,7 +22,9 @@ model's scores): sized, like :mod:`~trueneg.recommendation.missing`, for logs su
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -194,6 +196,20 @@ SAMPLERS: dict[str, type[NegativeSampler]] = {
     "hard": HardSampler,
     "fn-aware": FalseNegativeAwareSampler,
 }
+
+
+def sampler_options(name: str, **settings: Any) -> dict[str, Any]:
+    """The entries of ``settings`` that the sampler ``name`` takes (one set of options serves every sampler).
+
+    Example:
+        >>> sampler_options("hard", range_max=100, max_probability=0.03)
+        {'range_max': 100}
+        >>> sampler_options("uniform", range_max=100)
+        {}
+    """
+    check_one_of("sampler", name, SAMPLERS)
+    accepted = inspect.signature(SAMPLERS[name]).parameters
+    return {key: value for key, value in settings.items() if key in accepted}
 
 
 def make_sampler(name: str | NegativeSampler, **kwargs) -> NegativeSampler:
