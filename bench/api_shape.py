@@ -5,7 +5,8 @@ branches: if/for/while/except/assert, boolean operators, conditional expressions
 comprehension filters), CLI options per command, functions that declare encoder settings
 (``backend`` / ``query_prompt`` / ``document_prompt`` / ``batch_size``) as parameters, ``raise``
 statements with a "must be one of" message, ``random_state``, parameters annotated ``Any``
-(outside the CLI) and ``Literal`` occurrences in ``trueneg/``.
+(outside the CLI), CLI options whose default is a literal written in the CLI (not ``None``/``False``)
+and ``Literal`` occurrences in ``trueneg/``.
 
     python bench/api_shape.py d4664da 6ffbe04 ea21ed6 HEAD
 
@@ -64,7 +65,7 @@ def measure(commit: str) -> dict:
     functions: dict[str, dict] = {}
     encoder_setting_functions = []
     cli_options: dict[str, int] = {}
-    typed_any = one_of = 0
+    typed_any = one_of = cli_literals = 0
     for name, text in files.items():
         tree = ast.parse(text)
         one_of += sum(isinstance(n, ast.Raise) and "must be one of" in ast.unparse(n) for n in ast.walk(tree))
@@ -89,6 +90,12 @@ def measure(commit: str) -> dict:
             if ENCODER_SETTINGS & set(params) and "cli" not in name and not name.endswith("encoders.py"):
                 if {"backend", "query_prompt"} & set(params):
                     encoder_setting_functions.append(f"{name}:{node.name}")
+            if name.endswith("cli.py"):
+                cli_literals += sum(
+                    isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "Option" and bool(d.args)
+                    and isinstance(d.args[0], ast.Constant) and d.args[0].value not in (None, False, Ellipsis)
+                    for d in node.args.defaults
+                )  # fmt: skip
             if name.endswith("cli.py") and any(
                 isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "Option" for d in node.args.defaults
             ):
@@ -106,6 +113,7 @@ def measure(commit: str) -> dict:
         "must_be_one_of_messages": one_of,
         "random_state": len(re.findall(r"\brandom_state\b", text)),
         "parameters_typed_Any": typed_any,
+        "cli_literal_defaults": cli_literals,
         "Literal": len(re.findall(r"\bLiteral\[", text)),
         "lines_of_code": sum(len(t.splitlines()) for t in files.values()),
     }
@@ -134,7 +142,9 @@ def main() -> None:
             lines.append(f"| `{fn}` {key} | " + " | ".join(cells) + " |")
     for cmd in COMMANDS:
         lines.append(f"| CLI `{cmd}` options | " + " | ".join(str(r["cli_options"].get(cmd, "–")) for r in runs) + " |")
-    for key in ("must_be_one_of_messages", "random_state", "parameters_typed_Any", "Literal", "lines_of_code"):
+    keys = ("must_be_one_of_messages", "random_state", "parameters_typed_Any", "cli_literal_defaults", "Literal",
+            "lines_of_code")  # fmt: skip
+    for key in keys:
         lines.append(f"| {key} | " + " | ".join(str(r[key]) for r in runs) + " |")
     lines.append("| functions declaring encoder settings | "
                  + " | ".join(str(len(r["functions_declaring_encoder_settings"])) for r in runs) + " |")  # fmt: skip

@@ -174,3 +174,42 @@ def test_audit_result_speaks_the_shared_vocabulary(tmp_path: Path) -> None:
     assert html_path.name == "report.html" and folder_json.read_text() == json_path.read_text()
     with pytest.raises(ValueError, match="not a folder"):
         result.write(json_path / "x")
+
+
+def test_cli_defaults_of_the_other_commands_equal_the_library_defaults() -> None:
+    """Commands whose modules load torch keep their defaults in the CLI (fast start-up); they must agree."""
+    import inspect
+
+    from trueneg.cli import evaluate_model, labels, recommend_audit, recommend_negatives_cmd, recommend_train
+    from trueneg.evaluation import evaluate
+    from trueneg.labels import find_label_issues
+    from trueneg.recommendation import MatrixFactorization, audit_interactions, recommend_negatives, train_recommender
+    from trueneg.recommendation.als import FalseNegativeAwareALS
+    from trueneg.recommendation.samplers import FalseNegativeAwareSampler
+
+    def signature(function) -> dict[str, object]:
+        return {k: v.default for k, v in inspect.signature(function).parameters.items()}
+
+    sampler = FalseNegativeAwareSampler().get_params()
+    library = {
+        labels: signature(find_label_issues),
+        evaluate_model: signature(evaluate),
+        recommend_train: {
+            **sampler,
+            **FalseNegativeAwareALS().get_params(),
+            **MatrixFactorization().get_params(),
+            **signature(train_recommender),
+            "sampler": "fn-aware",
+        },  # fmt: skip
+        recommend_negatives_cmd: {**sampler, **signature(recommend_negatives)},
+        recommend_audit: {**signature(audit_interactions), "suspects": signature(audit_interactions)["n_suspects"]},
+    }
+    # the CLI trains with trueneg's fn-aware sampler by default; MatrixFactorization's own default is uniform
+    assert MatrixFactorization().sampler == "uniform"
+    checked = 0
+    for command, defaults in library.items():
+        for name, default in _cli_defaults(command).items():
+            if name in defaults and default is not None:
+                assert default == defaults[name], (command.__name__, name)
+                checked += 1
+    assert checked >= 20
