@@ -20,10 +20,12 @@ import numpy as np
 
 from trueneg.audit.config import AuditConfig
 from trueneg.candidates.encoders import ENCODER_SETTINGS, CacheDir, ModelLike, describe_encoder, encoder_for
-from trueneg.candidates.pool import member_of, retrieve_candidates
+from trueneg.candidates.pool import CandidatePool, member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, check_writable, write_json, write_rows
-from trueneg.pu import estimate_false_negatives
+from trueneg.mining.result import MiningResult
+from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
+from trueneg.pu.detector import DetectorLike
 
 
 @dataclass
@@ -79,7 +81,7 @@ def audit(
     model: ModelLike = None,
     config: AuditConfig | None = None,
     *,
-    detector: Any = "multi",
+    detector: DetectorLike = "multi",
     cache_dir: CacheDir = None,
     show_progress: bool = True,
     **options: Any,
@@ -140,7 +142,7 @@ class AuditTally:
         self.suspects: list[dict[str, Any]] = []
         self.scores: dict[str, list[np.ndarray]] = {"positive": [], "unlabeled": [], "negative": []}
 
-    def add(self, data: RetrievalData, pool: Any, est: Any, mined: Any) -> None:
+    def add(self, data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimate, mined: MiningResult) -> None:
         """Count one pool with its estimate and the mining result on it."""
         valid = pool.candidates >= 0
         judged = member_of(pool.candidates, pool.judged_negatives) & valid
@@ -189,7 +191,9 @@ class AuditTally:
                 merged = merged[np.sort(self.rng.choice(len(merged), self.plot_values, replace=False))]
             self.scores[name] = [merged]
 
-    def result(self, header: dict[str, Any], est: Any, mining_fn: dict[str, Any], config: AuditConfig) -> AuditResult:
+    def result(
+        self, header: dict[str, Any], est: FalseNegativeEstimate, mining_fn: dict[str, Any], config: AuditConfig
+    ) -> AuditResult:
         """The :class:`AuditResult` of everything added; ``est`` gives the label frequency."""
         rate, low, high = (self.top[:3] / self.top[3]) if self.top[3] else (0.0, 0.0, 0.0)
         mined_rate = self.fn_sums / max(self.emitted, 1)

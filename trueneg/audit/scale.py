@@ -21,6 +21,7 @@ from trueneg.candidates.encoders import CacheDir, ModelLike
 from trueneg.data.dataset import RetrievalData
 from trueneg.mining.config import ScaleConfig
 from trueneg.mining.stream import scale_setup, scaled_miner
+from trueneg.pu.detector import DetectorLike
 
 
 def audit_at_scale(
@@ -29,7 +30,7 @@ def audit_at_scale(
     config: AuditConfig | None = None,
     scale: ScaleConfig | None = None,
     *,
-    detector: Any = "multi",
+    detector: DetectorLike = "multi",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
     cache_dir: CacheDir = None,

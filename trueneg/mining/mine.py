@@ -12,6 +12,7 @@ sampling.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from trueneg.mining.sampling import sample_negatives
 from trueneg.mining.summary import DROP_REASONS, MiningSummary
 from trueneg.mining.teacher import teacher_scores
 from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
+from trueneg.pu.detector import DetectorLike
 
 
 def mine_negatives(
@@ -45,9 +47,9 @@ def mine_negatives(
     config: MiningConfig | None = None,
     *,
     teacher: Any = None,
-    fn_detector: Any = "multi",
+    fn_detector: DetectorLike = "multi",
     judges: list[Any] | None = None,
-    judgments_file: Any = None,
+    judgments_file: str | os.PathLike | None = None,
     cache_dir: CacheDir = None,
     show_progress: bool = True,
     pool: CandidatePool | None = None,
@@ -231,11 +233,11 @@ def mine_pool(
     config: MiningConfig | None = None,
     *,
     teacher: Any = None,
-    fn_detector: Any = "multi",
+    fn_detector: DetectorLike = "multi",
     fn_estimate: FalseNegativeEstimate | None = None,
     fn_cutoff: float | None = None,
     judges: list[Any] | None = None,
-    judgments_file: Any = None,
+    judgments_file: str | os.PathLike | None = None,
     batch_size: int = 32,
     cache_dir: CacheDir = None,
     show_progress: bool = True,
@@ -461,7 +463,7 @@ def _judge(
     probability: np.ndarray,
     judges: list[Any],
     budget: int | None,
-    record: Any,
+    record: str | os.PathLike | None,
 ) -> np.ndarray:
     """The suspects that every judge of the cascade flags (the first stage is trueneg's probability)."""
     from trueneg.mining.judges import JudgeItem, run_cascade
@@ -494,7 +496,11 @@ def _fn_actions(
 
 
 def _fn_cutoff(
-    eligible: np.ndarray, probability: np.ndarray, exempt: np.ndarray, select: Any, target: float
+    eligible: np.ndarray,
+    probability: np.ndarray,
+    exempt: np.ndarray,
+    select: Callable[[np.ndarray], np.ndarray],
+    target: float,
 ) -> tuple[float, np.ndarray]:
     """Largest probability cutoff whose selected negatives have mean probability <= ``target``."""
     values = probability[eligible & ~exempt]

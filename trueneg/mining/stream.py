@@ -41,7 +41,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,9 +60,10 @@ from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.io import RowWriter, check_rows_suffix, write_rows
 from trueneg.mining.config import ENGINES, MiningConfig, ScaleConfig
 from trueneg.mining.mine import explain_empty, mine_negatives, mine_pool
-from trueneg.mining.result import FORMATS
+from trueneg.mining.result import FORMATS, MiningResult
 from trueneg.mining.summary import MiningSummary
-from trueneg.pu import Evidence, fit_detector
+from trueneg.pu import Evidence, FalseNegativeEstimate, fit_detector
+from trueneg.pu.detector import DetectorLike
 from trueneg.validation import check_one_of
 
 __all__ = ["ENGINES", "ChunkMiner", "mine_to_file", "scaled_miner", "write_negatives"]
@@ -114,7 +115,7 @@ class ChunkMiner:
         texts = [self.data.query_texts[self.data.query_index(q)] for q in ids]
         return CandidatePool(ids, texts, cand, scores, positives, negatives, pos_q, pos_d, pos_scores)
 
-    def mine(self, pool: CandidatePool, estimate: Any = None) -> Any:
+    def mine(self, pool: CandidatePool, estimate: FalseNegativeEstimate | None = None) -> MiningResult:
         """:func:`~trueneg.mining.mine_pool` on ``pool`` with the fixed false-negative model and cutoff."""
         if estimate is None and self.fn_model is not None:
             estimate = self.fn_model.predict(pool, self.fn_model.evidence_)
@@ -141,7 +142,7 @@ def mine_to_file(
     format: str = "flagembedding",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
-    fn_detector: Any = "multi",
+    fn_detector: DetectorLike = "multi",
     cache_dir: CacheDir = None,
     allow_empty: bool = True,
     show_progress: bool = True,
@@ -210,7 +211,7 @@ def scale_setup(
     options: dict[str, Any],
     model: Any,
     *,
-    cache_dir: Any,
+    cache_dir: CacheDir,
     show_progress: bool,
     caller: str,
 ) -> tuple[C, ScaleConfig, Encoder]:
@@ -240,9 +241,9 @@ def write_negatives(
     *,
     format: str = "flagembedding",
     teacher: Any = None,
-    fn_detector: Any = "multi",
+    fn_detector: DetectorLike = "multi",
     judges: list[Any] | None = None,
-    judgments_file: Any = None,
+    judgments_file: str | os.PathLike | None = None,
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
     cache_dir: CacheDir = None,
@@ -297,12 +298,12 @@ def scaled_miner(
     *,
     depth: int,
     format: str,
-    fn_detector: Any = "multi",
+    fn_detector: DetectorLike = "multi",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
     cache_dir: CacheDir = None,
     show_progress: bool = True,
-    map_shards: Any = None,
+    map_shards: Callable[..., Any] | None = None,
 ) -> Iterator[tuple[ChunkMiner, dict[str, Any]]]:
     """Steps 1-3 of the module docstring: a :class:`ChunkMiner` for ``data`` plus the chunk bounds.
 
@@ -369,12 +370,12 @@ def _embeddings(
     data: RetrievalData,
     query_ids: list[str],
     encoder: Encoder | None,
-    corpus_path: Any,
-    query_path: Any,
+    corpus_path: str | os.PathLike | None,
+    query_path: str | os.PathLike | None,
     work: Path,
-    cache_dir: Any,
+    cache_dir: CacheDir,
     show_progress: bool,
-    map_shards: Any,
+    map_shards: Callable[..., Any] | None,
 ) -> tuple[EmbeddingMatrix, EmbeddingMatrix, np.ndarray, int | None]:
     """Corpus matrix, query matrix, the matrix row of each mined query, and how many texts were encoded."""
     workdir = work if cache_dir is False else (Path(cache_dir) / "embeddings" if cache_dir else None)
@@ -401,7 +402,9 @@ def _embeddings(
     return corpus, queries, rows, encoded
 
 
-def _fit_fn(miner: ChunkMiner, data: RetrievalData, query_ids: list[str], fn_sample: int, detector: Any) -> int:
+def _fit_fn(
+    miner: ChunkMiner, data: RetrievalData, query_ids: list[str], fn_sample: int, detector: DetectorLike
+) -> int:
     """Fit the false-negative model (and the ``max_fn_rate`` cutoff) on a sample of queries."""
     config = miner.config
     picked = _sample(len(query_ids), fn_sample, config.seed, 2)

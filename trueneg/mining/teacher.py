@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trueneg.candidates.encoders import as_encoder, is_encoder, load_model, resolve_model
+from trueneg.candidates.encoders import CacheDir, as_encoder, is_encoder, load_model, resolve_model
 from trueneg.validation import check_one_of
 
 TEACHER_TYPES = ("auto", "bi-encoder", "cross-encoder")
@@ -48,7 +48,7 @@ def teacher_scores(
     doc_index: np.ndarray,
     teacher_type: str = "auto",
     batch_size: int = 32,
-    cache_dir: Any = None,
+    cache_dir: CacheDir = None,
     show_progress: bool = True,
 ) -> np.ndarray:
     """Teacher scores of the (query, doc) pairs named by the index arrays."""

@@ -367,3 +367,6 @@ def clone_detector(detector: FalseNegativeDetector) -> FalseNegativeDetector:
     params = {k: getattr(detector, k) for k in ("detector", "signals", "classifier", "estimator", "folds",
                                                  "n_bootstrap", "seed")}  # fmt: skip
     return FalseNegativeDetector(**params)
+
+
+DetectorLike = Detector | FalseNegativeDetector  # a detector by name, or a configured one
