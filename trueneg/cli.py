@@ -316,7 +316,6 @@ def mine(
     output, with the index's measured recall in the summary.
     """
     _silence(quiet)
-    scaled = any(v is not None for v in (index, max_memory, engine))
     try:
         encoder = SentenceTransformerEncoder(
             model, backend=backend, query_prompt=query_prompt, document_prompt=document_prompt, batch_size=batch_size,
@@ -331,7 +330,7 @@ def mine(
             drop_query_count=drop_query_count, judge_budget=judge_budget, seed=seed,
         )  # fmt: skip
         scale = None
-        if scaled or corpus_embeddings is not None or query_embeddings is not None:
+        if any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory, engine)):
             scale = ScaleConfig(
                 index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, target_recall=target_recall,
                 engine=engine or SCALE.engine, ray_workers=ray_workers,

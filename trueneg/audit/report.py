@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.audit.config import AuditConfig
-from trueneg.candidates.encoders import ENCODER_SETTINGS, CacheDir, ModelLike, describe_encoder, encoder_for
+from trueneg.candidates.encoders import CacheDir, ModelLike, describe_encoder, encoder_for, pop_encoder_settings
 from trueneg.candidates.pool import CandidatePool, member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, check_writable, write_json, write_rows
@@ -103,7 +103,7 @@ def audit(
     """
     from trueneg.mining.mine import mine_pool
 
-    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    settings = pop_encoder_settings(options)
     cfg = AuditConfig.build(config, **options)
     encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="audit")
     pool = retrieve_candidates(

@@ -239,6 +239,11 @@ def as_encoder(model: Any, **kwargs: Any) -> Encoder:
 ENCODER_SETTINGS = ("backend", "query_prompt", "document_prompt", "batch_size")
 
 
+def pop_encoder_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """Remove the (deprecated) encoder settings from a function's ``**options`` and return them."""
+    return {key: options.pop(key) for key in ENCODER_SETTINGS if key in options}
+
+
 def encoder_for(
     model: ModelLike,
     settings: dict[str, Any],

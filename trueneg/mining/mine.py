@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from trueneg.candidates.encoders import (
-    ENCODER_SETTINGS,
     CacheDir,
     ModelLike,
     check_model_folder,
     describe_encoder,
     encoder_for,
+    pop_encoder_settings,
 )
 from trueneg.candidates.pool import CandidatePool, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
@@ -123,7 +123,7 @@ def mine_negatives(
         809
     """
     started = time.perf_counter()
-    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    settings = pop_encoder_settings(options)
     cfg = MiningConfig.build(config, **options)
     check_model_folder(teacher, "teacher")
     if judgments_file is not None:

@@ -52,7 +52,14 @@ from tqdm.auto import tqdm
 
 from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
-from trueneg.candidates.encoders import ENCODER_SETTINGS, CacheDir, Encoder, ModelLike, describe_encoder, encoder_for
+from trueneg.candidates.encoders import (
+    CacheDir,
+    Encoder,
+    ModelLike,
+    describe_encoder,
+    encoder_for,
+    pop_encoder_settings,
+)
 from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tune_index
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.config import C
@@ -217,7 +224,7 @@ def scale_setup(
 ) -> tuple[C, ScaleConfig, Encoder]:
     """The settings of a scale-path run: ``options`` split between ``kind``, :class:`ScaleConfig` and the
     (deprecated) encoder settings, the dense retriever checked, the encoder built."""
-    settings = {k: options.pop(k) for k in ENCODER_SETTINGS if k in options}
+    settings = pop_encoder_settings(options)
     scale = ScaleConfig.build(scale, **ScaleConfig.take(options))
     cfg = kind.build(config, **options)
     if cfg.retriever != "dense":
@@ -266,10 +273,10 @@ def write_negatives(
     check_output(output, format)
     cfg = config or MiningConfig()
     if scale is not None or corpus_embeddings is not None or query_embeddings is not None:
-        if cfg.retriever != "dense" or teacher is not None or judges:
+        if teacher is not None or judges:
             raise ValueError(
-                "the scale path (embeddings files, index, memory budget, engine) searches dense embeddings: it needs "
-                f"retriever dense (got {cfg.retriever!r}), no teacher and no judges"
+                "the scale path (embeddings files, index, memory budget, engine) takes no teacher and no judges: "
+                "mine in memory for those"
             )
         summary = mine_to_file(
             data, output, model, cfg, scale, format=format, corpus_embeddings=corpus_embeddings,

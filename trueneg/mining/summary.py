@@ -103,16 +103,15 @@ class MiningSummary(Mapping):
         """Statistics of the positives', the anchor positives' and the emitted negatives' scores."""
         return {name: score_stats(self.values.get(name, np.zeros(0, dtype=np.float32))) for name in SCORES}
 
+    def _keys(self) -> list[str]:
+        """The written keys in order: the fields (``scores`` after ``short_query_ids``), then ``extra``."""
+        names = [f.name for f in dataclasses.fields(self) if f.name not in _HIDDEN]
+        names.insert(names.index("short_query_ids") + 1, "scores")
+        return names + [k for k in self.extra if k not in names]
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready summary (what ``trueneg mine --json`` prints)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            if f.name in _HIDDEN:
-                continue
-            out[f.name] = getattr(self, f.name)
-            if f.name == "short_query_ids":
-                out["scores"] = self.scores
-        return {**out, **self.extra}
+        return {key: self[key] for key in self._keys()}
 
     def __getitem__(self, key: str) -> Any:
         if key == "scores":
@@ -124,10 +123,10 @@ class MiningSummary(Mapping):
         return getattr(self, key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
+        return iter(self._keys())
 
     def __len__(self) -> int:
-        return len(self.to_dict())
+        return len(self._keys())
 
     @classmethod
     def merge(cls, parts: list[MiningSummary], **changes: Any) -> MiningSummary:
