@@ -94,7 +94,7 @@ def test_messy_prediction_files() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             check_pred_probs(bad, labels)
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+    with pytest.raises(ValueError, match=r"labels: must lie in \[0, 2\)"):
         check_pred_probs(probs, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="whole class indices"):
         check_pred_probs(probs, np.array([0.0, 1.5, 1.0]))

@@ -154,9 +154,9 @@ def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> No
     from trueneg.io import write_rows
 
     target = tmp_path / "out.jsonl"
-    dead = tmp_path / ".out.jsonl.999999999.abc.tmp"  # no process has this id
+    dead = tmp_path / ".out.jsonl.trueneg-tmp.999999999.abcd1234"  # no process has this id
     dead.write_text("half a file")
-    alive = tmp_path / f".out.jsonl.{__import__('os').getpid()}.abc.tmp"
+    alive = tmp_path / f".out.jsonl.trueneg-tmp.{__import__('os').getpid()}.abcd1234"
     alive.write_text("another writer, still running")
     write_rows(target, [{"a": 1}])
     assert not dead.exists() and alive.exists() and target.read_text() == '{"a": 1}\n'

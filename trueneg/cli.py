@@ -187,11 +187,17 @@ def _run_mine(
     **options: Any,
 ) -> dict[str, Any]:
     """Load the data and call :func:`trueneg.mining.write_negatives`; print the summary."""
-    from trueneg.data import DataError, load_data
+    from trueneg.data import DataError, input_files, load_data
+    from trueneg.io import check_output_path, resolve
     from trueneg.mining.stream import check_output, write_negatives
 
     try:
-        check_output(output, options.get("format", "flagembedding"))  # before loading the data
+        inputs = [*input_files(data_path, corpus), options.get("corpus_embeddings"), options.get("query_embeddings")]
+        check_output(output, options.get("format", "flagembedding"), inputs)  # before loading the data
+        if options.get("judgments_file") is not None:
+            if resolve(options["judgments_file"]) == resolve(output):
+                raise ValueError(f"{output}: the judgments file and the output are the same file; name two files")
+            check_output_path(options["judgments_file"], inputs, "judgments file")
         data = load_data(data_path, split=split, corpus=corpus, strict=strict, columns=columns)
         summary = write_negatives(data, output, model, config, **options).to_dict()
     except (DataError, ValueError, FileNotFoundError) as exc:
@@ -393,8 +399,8 @@ def audit(
     _silence(quiet)
     from trueneg.audit import audit as run_audit
     from trueneg.audit import audit_at_scale
-    from trueneg.data import DataError, load_data
-    from trueneg.io import check_writable
+    from trueneg.data import DataError, input_files, load_data
+    from trueneg.io import check_output_path
 
     cache = False if no_cache else cache_dir
     try:
@@ -410,7 +416,9 @@ def audit(
         scale = ScaleConfig(index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, fn_sample=fn_sample)
         if output_dir.exists() and not output_dir.is_dir():
             raise ValueError(f"{output_dir}: --output-dir is a file, not a folder")
-        check_writable(output_dir / "audit.json", "audit")
+        inputs = [*input_files(data, corpus), corpus_embeddings, query_embeddings]
+        for name in ("audit.json", "report.html"):
+            check_output_path(output_dir / name, inputs, "audit")
         columns = _columns(query_column, positive_column, negative_column, label_column)
         loaded = load_data(data, split=split, corpus=corpus, strict=strict, columns=columns)
         common = dict(detector=detector, cache_dir=cache, show_progress=not quiet)
@@ -454,6 +462,7 @@ def labels(
     k: int = typer.Option(10, help="Neighbours of the kNN signal."),
     top: int = typer.Option(20, help="Rows shown in the table (at least 0)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the ranked issues."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings about repaired prediction files."),
 ) -> None:
     """Find label errors: examples filed under the wrong class, ranked, with a suggested label.
 
@@ -462,6 +471,7 @@ def labels(
     import warnings
 
     from trueneg.labels import find_label_issues
+    from trueneg.validation import ArgumentError
 
     if top < 0:
         _fail(f"--top must be at least 0, got {top}")
@@ -470,13 +480,16 @@ def labels(
     if getattr(given, "ndim", 0) == 2 and getattr(probs, "ndim", 0) == 1:
         _fail(f"{given_labels} holds a 2-D array and {pred_probs} a 1-D one: pass LABELS first, then PRED_PROBS")
     feats = _load_npy(features, "features") if features is not None else None
+    files = {"labels": given_labels, "pred_probs": pred_probs, "features": features}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = find_label_issues(given, probs, feats, filter_by=filter_by, k=k)
+        except ArgumentError as exc:
+            _fail(f"{files[exc.argument]}: {exc.argument} {exc.detail}")
         except ValueError as exc:
-            _fail(f"{pred_probs}: {exc}")
-    for w in caught:
+            _fail(str(exc))
+    for w in caught if not quiet else ():
         err.print(f"[yellow]warning:[/] {w.message}", soft_wrap=True)
     noise = result.noise
     payload = result.to_dict()
@@ -644,7 +657,9 @@ def demo(
     config = MiningConfig(num_negatives=10, perc_pos=0.95)
     _run_mine(DEMO_DIR, output, "train", None, False, None, as_json, encoder, config, show_progress=not quiet)
     if not as_json:
-        first = json.loads(output.read_text(encoding="utf-8").splitlines()[0])
+        from trueneg.data.readers import read_table
+
+        first = next(read_table(output))[1]
         err.print(f"[bold]example row[/] query: {first['query']}")
         err.print(f"  positive ({first['pos_scores'][0]:.3f}): {first['pos'][0][:110]}...")
         for text, score in list(zip(first["neg"], first["neg_scores"]))[:3]:
@@ -707,7 +722,7 @@ def recommend_train(
 
     try:
         if output is not None:
-            check_factors_path(output)
+            check_factors_path(output, [data, test])
         log = load_interactions(data, min_rating=min_rating)
         held_out = load_interactions(test, min_rating=min_rating) if test is not None else None
         if model == "als":
@@ -752,7 +767,7 @@ def recommend_negatives_cmd(
     from trueneg.recommendation import load_interactions, recommend_negatives
 
     try:
-        check_rows_suffix(output)
+        check_rows_suffix(output, [data])
         log = load_interactions(data, min_rating=min_rating)
         options = _sampler_options(sampler, range_min, range_max, sampling, max_probability)
         rows = recommend_negatives(log, sampler, num_negatives, seed, show_progress=not quiet, **options)
@@ -778,11 +793,11 @@ def recommend_audit(
     """Estimate the missing positives of a log and the false-negative share of each sampler; list suspects."""
     _silence(quiet)
     from trueneg.data import DataError
-    from trueneg.io import check_writable
+    from trueneg.io import check_output_path
     from trueneg.recommendation import audit_interactions, load_interactions
 
     try:
-        check_writable(output, "audit")
+        check_output_path(output, [data], "audit")
         log = load_interactions(data, min_rating=min_rating)
         result = audit_interactions(log, n_suspects=suspects, estimator=estimator, seed=seed, show_progress=not quiet)
         result.write(output)

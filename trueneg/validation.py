@@ -14,6 +14,18 @@ import math
 from typing import Any
 
 
+class ArgumentError(ValueError):
+    """A bad input array or file content; ``argument`` names which input (``"labels"``, ``"pred_probs"``, ...).
+
+    A command line maps ``argument`` to the file it read, so the message names the right file.
+    """
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(f"{argument}: {message}")
+        self.argument = argument
+        self.detail = message
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trueneg import signals
 from trueneg.audit.config import AuditConfig
 from trueneg.audit.report import AuditResult, AuditTally
 from trueneg.candidates.encoders import CacheDir, ModelLike
@@ -63,6 +64,7 @@ def audit_at_scale(
         tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
         fn_summary = None
         for start, stop in tqdm(info["bounds"], desc="Auditing chunks", disable=not show_progress):
+            signals.check()
             pool = miner.pool(start, stop)
             est = miner.fn_model.predict(pool, miner.fn_model.evidence_)
             mined = miner.mine(pool, est)

@@ -91,12 +91,20 @@ class EmbeddingCache:
         """
         if len(texts) == 0:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            _, missing = self.lookup(texts)
-            if missing.any():
-                self._write([t for t, m in zip(texts, missing) if m], np.asarray(vectors)[missing])
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                _, missing = self.lookup(texts)
+                if missing.any():
+                    self._write([t for t, m in zip(texts, missing) if m], np.asarray(vectors)[missing])
+        except (OSError, ValueError) as exc:  # a read-only or full cache folder must not fail the run
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            warnings.warn(
+                f"{self.folder.parent}: cannot write the embedding cache ({reason}); the vectors are not cached "
+                "(set --cache-dir to a writable folder, or --no-cache)",
+                stacklevel=2,
+            )
 
     def _write(self, texts: list[str], vectors: np.ndarray) -> None:
         meta = self.folder / "identity.json"

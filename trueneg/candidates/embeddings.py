@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from trueneg import signals
 from trueneg.data.dataset import PLURAL, DataError
 from trueneg.io import atomic_path
 
@@ -317,6 +318,7 @@ def encode_to_store(
     with atomic_path(target) as tmp:
         store = None
         for (start, stop), vectors in zip(bounds, shards):
+            signals.check()
             if store is None:
                 store = np.lib.format.open_memmap(
                     tmp, mode="w+", dtype=np.float32, shape=(len(texts), vectors.shape[1])

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from trueneg import signals
 from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
 from trueneg.data.dataset import PLURAL
 from trueneg.validation import check_one_of
@@ -189,19 +190,23 @@ class SentenceTransformerEncoder:
         out: np.ndarray | None = None
         bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not self.show_progress)
         for size in np.unique(per_text):
-            rows = np.flatnonzero(per_text == size)
-            vectors = impl.encode(
-                [texts[i] for i in rows],
-                prompt=prompt,
-                batch_size=int(size),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-            bar.update(len(rows))
+            bucket = np.flatnonzero(per_text == size)
+            step = int(size) * 8  # eight batches per call: the bar moves and Ctrl-C is seen between them
+            for start in range(0, len(bucket), step):
+                signals.check()
+                rows = bucket[start : start + step]
+                vectors = impl.encode(
+                    [texts[i] for i in rows],
+                    prompt=prompt,
+                    batch_size=int(size),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                if out is None:
+                    out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[rows] = vectors
+                bar.update(len(rows))
         bar.close()
         return out
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from trueneg import signals
 from trueneg.candidates.embeddings import EmbeddingMatrix, chunk_rows
 from trueneg.validation import check_one_of
 
@@ -91,6 +92,7 @@ def exact_search(
     best_s = np.full((n_q, 0), -np.inf, dtype=np.float32)
     best_i = np.zeros((n_q, 0), dtype=np.int64)
     for start, vectors in matrix.chunks(block):
+        signals.check()
         scores = queries @ vectors.T
         if scores.shape[1] > k:
             part = np.argpartition(-scores, k - 1, axis=1)[:, :k]

@@ -1,7 +1,15 @@
 """Step 1 of the pipeline: load and validate retrieval data."""
 
 from trueneg.data.dataset import DataError, DataWarning, Judgments, RetrievalData, join_title, normalize_text
-from trueneg.data.loaders import Columns, from_hf_dataset, load_beir, load_corpus, load_data, load_pairs
+from trueneg.data.loaders import (
+    Columns,
+    from_hf_dataset,
+    input_files,
+    load_beir,
+    load_corpus,
+    load_data,
+    load_pairs,
+)
 from trueneg.data.sparse_labels import SparseLabels, sparse_labels
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "RetrievalData",
     "SparseLabels",
     "from_hf_dataset",
+    "input_files",
     "join_title",
     "load_beir",
     "load_corpus",

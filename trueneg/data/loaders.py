@@ -33,7 +33,9 @@ def _read_beir_records(path: Path, kind: str, strict: bool = False) -> tuple[lis
     skipped: list[str] = []
     first_line: dict[str, int] = {}
     for number, record in read_jsonl(path):
-        rid = text_field(path, number, record, "_id")
+        rid = text_field(path, number, record, "_id").strip()  # ids are stripped everywhere, as in the qrels
+        if not rid:
+            raise DataError(f"{path}:{number}: field '_id': empty {kind} id")
         if rid in first_line:
             raise DataError(
                 f"{path}:{number}: field '_id': duplicate {kind} id {rid!r} (first on line {first_line[rid]})"
@@ -84,8 +86,9 @@ def read_qrels(
 ) -> tuple[dict[str, dict[str, int | float]], int]:
     """Read a BEIR qrels TSV (query-id, corpus-id, score) and the number of judgments of skipped texts.
 
-    The first line is a header unless it reads as a judgment (known query and document ids and a
-    numeric score), so a file without a header keeps its first judgment. Grades may be fractional;
+    The first line is a header when its score field is not a number; otherwise it is a judgment,
+    checked like every other line (a file without a header keeps its first judgment). Ids are
+    stripped of surrounding spaces, as in the corpus and queries. Grades may be fractional;
     ``> 0`` is a positive. A (query, document) pair judged twice is an error naming both lines.
     Judgments of skipped (empty) documents or queries are dropped and counted.
     """
@@ -100,8 +103,8 @@ def read_qrels(
         if len(fields) < 3:
             raise DataError(f"{path}:{number}: expected 3 fields (query-id, corpus-id, score), tab-separated")
         qid, did, raw_grade = (f.strip() for f in fields[:3])
-        if number == 1 and not (qid in query_ids and did in doc_ids and _is_number(raw_grade)):
-            continue  # the header
+        if number == 1 and not _is_number(raw_grade):
+            continue  # the header: a first line whose score parses is a judgment, checked like any other
         if qid in skipped_queries or did in skipped_docs:
             dropped += 1
             continue
@@ -371,3 +374,16 @@ def load_data(
             raise DataError(f"{path}: column options apply to pair files; a BEIR folder has fixed fields")
         return load_beir(path, split, strict=strict)
     return load_pairs(path, corpus, columns)
+
+
+def input_files(path: str | Path, corpus: str | Path | None = None) -> list[Path]:
+    """The files a :func:`load_data` of ``path`` reads (every qrels split of a BEIR folder), for output checks.
+
+    Example:
+        >>> [p.name for p in input_files("trueneg/data/demo")][:2]
+        ['corpus.jsonl', 'queries.jsonl']
+    """
+    path = Path(path)
+    files = [path / "corpus.jsonl", path / "queries.jsonl", *sorted((path / "qrels").glob("*.tsv"))]
+    found = files if path.is_dir() else [path]
+    return found + ([Path(corpus)] if corpus is not None else [])

@@ -30,7 +30,7 @@ import numpy as np
 
 from trueneg.io import RecordsResult
 from trueneg.labels.validate import check_pred_probs
-from trueneg.validation import check_one_of, check_range
+from trueneg.validation import ArgumentError, check_one_of, check_range
 
 FILTERS = ("both", "prune_by_noise_rate", "prune_by_class", "confident_learning")
 
@@ -117,9 +117,10 @@ def knn_label_votes(features: np.ndarray, labels: np.ndarray, n_classes: int, k:
 
     x = np.ascontiguousarray(features, dtype=np.float32)
     if x.ndim != 2 or len(x) != len(labels):
-        raise ValueError(f"features must be (n_examples, dim) with {len(labels)} rows, got shape {x.shape}")
+        raise ArgumentError("features", f"must be (n_examples, dim) with {len(labels)} rows, got shape {x.shape}")
     if not np.isfinite(x).all():
-        raise ValueError("features contain NaN or infinite values")
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ArgumentError("features", f"contain NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     k = min(k, len(x) - 1)
     index = faiss.IndexFlatIP(x.shape[1])

@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from trueneg.validation import ArgumentError
+
 
 class PredProbsWarning(UserWarning):
     """A prediction file needed a repair (clipping, renormalizing, softmax)."""
@@ -23,17 +25,22 @@ def check_labels(labels: np.ndarray, n_examples: int | None = None, n_classes: i
     """Integer class labels as ``int64``; float labels must hold whole numbers."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(f"labels must be one-dimensional, got shape {labels.shape}")
+        raise ArgumentError("labels", f"must be one-dimensional (a class per example), got shape {labels.shape}")
     if n_examples is not None and len(labels) != n_examples:
-        raise ValueError(f"labels has {len(labels)} entries but pred_probs has {n_examples} rows")
+        raise ArgumentError("labels", f"has {len(labels)} entries but pred_probs has {n_examples} rows")
     if labels.dtype.kind == "f":
         if not np.isfinite(labels).all() or not np.all(labels == np.round(labels)):
-            raise ValueError("labels must be whole class indices; got non-integer values")
+            row = int(np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))[0])
+            raise ArgumentError("labels", f"must be whole class indices; row {row} holds {float(labels[row])!r}")
     elif labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+        raise ArgumentError("labels", f"must be integers, got dtype {labels.dtype}")
     labels = labels.astype(np.int64)
     if len(labels) and (labels.min() < 0 or (n_classes is not None and labels.max() >= n_classes)):
-        raise ValueError(f"labels must lie in [0, {n_classes}), got range [{labels.min()}, {labels.max()}]")
+        raise ArgumentError(
+            "labels",
+            f"must lie in [0, {n_classes}) (pred_probs has {n_classes} columns), got range [{labels.min()}, "
+            f"{labels.max()}]",
+        )
     return labels
 
 
@@ -42,15 +49,19 @@ def check_pred_probs(pred_probs: np.ndarray, labels: np.ndarray, tol: float = 1e
 
     Example:
         >>> import numpy as np
+
+from trueneg.validation import ArgumentError
         >>> probs, labels = check_pred_probs(np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([0, 1]))
         >>> probs.dtype.name, labels.tolist()
         ('float64', [0, 1])
     """
     probs = np.asarray(pred_probs)
     if probs.ndim != 2 or probs.shape[1] < 2:
-        raise ValueError(f"pred_probs must be (n_examples, n_classes >= 2), got shape {probs.shape}")
+        raise ArgumentError("pred_probs", f"must be (n_examples, n_classes >= 2), got shape {probs.shape}")
     if probs.dtype.kind not in "fiu":
-        raise ValueError(f"pred_probs must be numeric, got dtype {probs.dtype}")
+        raise ArgumentError("pred_probs", f"must be numeric, got dtype {probs.dtype}")
+    if len(probs) == 0:
+        raise ArgumentError("pred_probs", "holds no example (0 rows); there is nothing to check")
     low_precision = probs.dtype == np.float16
     if low_precision:
         warnings.warn(
@@ -61,7 +72,7 @@ def check_pred_probs(pred_probs: np.ndarray, labels: np.ndarray, tol: float = 1e
     probs = probs.astype(np.float64)
     if not np.isfinite(probs).all():
         bad = np.argwhere(~np.isfinite(probs))[0]
-        raise ValueError(f"pred_probs has NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
+        raise ArgumentError("pred_probs", f"has NaN or infinite values (first at row {bad[0]}, column {bad[1]})")
     labels = check_labels(labels, len(probs), probs.shape[1])
     noisy_probabilities = (
         probs.min() >= -0.05
@@ -86,7 +97,7 @@ def check_pred_probs(pred_probs: np.ndarray, labels: np.ndarray, tol: float = 1e
         probs = np.clip(probs, 0.0, 1.0)
     sums = probs.sum(axis=1)
     if (sums <= 0).any():
-        raise ValueError(f"pred_probs row {int(np.argmax(sums <= 0))} is all zeros")
+        raise ArgumentError("pred_probs", f"row {int(np.argmax(sums <= 0))} is all zeros")
     worst = float(np.abs(sums - 1).max())
     if worst > (2e-3 if low_precision else 1e-4):  # float16 rounding alone moves sums by ~1e-3
         warnings.warn(

@@ -39,9 +39,8 @@ import contextlib
 import functools
 import os
 import pickle
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from trueneg import signals
 from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
 from trueneg.candidates.encoders import (
@@ -64,7 +64,7 @@ from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tun
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.config import C
 from trueneg.data.dataset import DataError, RetrievalData
-from trueneg.io import RowWriter, check_rows_suffix, write_rows
+from trueneg.io import RowWriter, check_rows_suffix, work_dir, write_rows
 from trueneg.mining.config import ENGINES, MiningConfig, ScaleConfig
 from trueneg.mining.mine import explain_empty, mine_negatives, mine_pool
 from trueneg.mining.result import FORMATS, MiningResult
@@ -233,10 +233,11 @@ def scale_setup(
     return cfg, scale, encoder
 
 
-def check_output(output: str | os.PathLike, format: str) -> None:
-    """Raise ``ValueError`` unless ``format`` is one of :data:`FORMATS` and ``output`` ends in .jsonl or .parquet."""
+def check_output(output: str | os.PathLike, format: str, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Raise ``ValueError`` unless ``format`` is one of :data:`FORMATS`, ``output`` ends in .jsonl or .parquet
+    and is none of ``inputs`` (the files the run reads)."""
     check_one_of("format", format, FORMATS)
-    check_rows_suffix(output)
+    check_rows_suffix(output, inputs)
 
 
 def write_negatives(
@@ -325,7 +326,7 @@ def scaled_miner(
     if not query_ids:
         raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
     seed = config.seed
-    with tempfile.TemporaryDirectory(prefix="trueneg-stream-") as work:
+    with work_dir("trueneg-stream") as work:
         corpus, queries, query_rows, encoded = _embeddings(
             data, query_ids, encoder, corpus_embeddings, query_embeddings, Path(work), cache_dir, show_progress,
             map_shards,
@@ -431,6 +432,7 @@ def _fit_fn(
 
 def _run_local(work: Any, bounds: list[tuple[int, int]], workers: Any, show_progress: bool, desc: str) -> Any:
     for start, stop in tqdm(bounds, desc=desc, disable=not show_progress):
+        signals.check()
         yield work(start, stop)
 
 
@@ -481,6 +483,7 @@ def _run_ray(work: Any, bounds: list[tuple[int, int]], workers: int | None, show
         num_cpus=1,
     )
     for row in dataset.iter_rows():
+        signals.check()
         yield pickle.loads(row["payload"])
 
 

@@ -130,7 +130,14 @@ def _oof(model: Any, X: np.ndarray, s: np.ndarray, groups: np.ndarray, folds: in
         if s[train].all() or not s[train].any():
             out[test] = s[train].mean()
             continue
-        out[test] = _fitted(model, X[train], s[train]).predict_proba(X[test])[:, 1]
+        # a signal with no value in this fold's training queries (small data: the one query with a second
+        # positive is held out) carries nothing: a constant, on both sides, instead of a column the binning rejects
+        dead = np.isnan(X[train]).all(axis=0)
+        X_train, X_test = X[train], X[test]
+        if dead.any():
+            X_train, X_test = X_train.copy(), X_test.copy()
+            X_train[:, dead], X_test[:, dead] = 0.0, 0.0
+        out[test] = _fitted(model, X_train, s[train]).predict_proba(X_test)[:, 1]
     return out
 
 
@@ -213,12 +220,25 @@ class FalseNegativeDetector:
         self.signals_ = self._check(evidence)
         for fitted in ("classifier_", "classifier_kind_"):
             self.__dict__.pop(fitted, None)
+        given = self.signals_
         masks, X, s, groups = self._data(pool, evidence)
-        if s.sum() < 2 or (~s).sum() < 2:
+        n_groups = len(np.unique(groups))
+        short = [f"{need} {what} (got {got})" for need, what, got in (
+            (2, "queries whose candidates hold a labeled positive", n_groups),
+            (2, "labeled positives among the candidates", int(s.sum())),
+            (2, "unlabeled candidates", int((~s).sum())),
+        ) if got < need]  # fmt: skip
+        if short:
             raise ValueError(
-                f"need at least 2 labeled positives and 2 unlabeled candidates in the pool; got {int(s.sum())} and "
-                f"{int((~s).sum())}"
+                "too little data for the false-negative detector: it needs at least " + ", ".join(short) + "; add "
+                "queries with judged positives (or raise the candidate depth so that positives are retrieved)"
             )
+        self.notes_ = []
+        if len(self.signals_) < len(given):
+            left = ", ".join(sig for sig in given if sig not in self.signals_)
+            self.notes_.append(f"signals with no value on this data left out: {left}")
+        if n_groups < self.folds:
+            self.notes_.append(f"{n_groups} queries: {max(2, n_groups)} cross-fitting folds instead of {self.folds}")
         kinds = ("logistic",) if self.detector == "score" else (
             ("boosting", "logistic") if self.classifier == "auto" else (self.classifier,))  # fmt: skip
         oof, self.oof_auc_ = {}, {}
@@ -288,6 +308,7 @@ class FalseNegativeDetector:
             "estimator": self.estimator,
             "label_frequency": round(self.label_frequency_, 4),
             "label_frequency_ci": [round(v, 4) for v in self.label_frequency_ci_],
+            "notes": list(getattr(self, "notes_", [])),
         }
 
 

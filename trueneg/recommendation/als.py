@@ -32,8 +32,18 @@ from threadpoolctl import threadpool_limits
 
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.metrics import top_k
-from trueneg.recommendation.missing import affinity, fit_affinity
+from trueneg.recommendation.missing import missing_order, relabel_matrix
 from trueneg.validation import check_range
+
+
+def weak_positives(model: Any, train: Interactions, order: np.ndarray | None = None) -> sp.csr_matrix | None:
+    """``model``'s relabeled pairs: each user's ``relabel_top`` likeliest missing positives valued
+    ``relabel_value`` (None when ``fn_weighting`` is off). ``order``: a precomputed :func:`missing_order`."""
+    if not model.fn_weighting or model.relabel_top == 0:
+        return None
+    if order is None or order.shape[1] < min(model.relabel_top, train.n_items):
+        order = missing_order(train, model.relabel_top, model.sample_size, model.seed)
+    return relabel_matrix(order, model.relabel_top, model.relabel_value, train.n_items)
 
 
 class FalseNegativeAwareALS(BaseEstimator):
@@ -76,8 +86,12 @@ class FalseNegativeAwareALS(BaseEstimator):
         self.seed = seed
         self.num_threads = num_threads
 
-    def fit(self, train: Interactions) -> FalseNegativeAwareALS:
-        """Estimate the missing positives (with ``fn_weighting``), relabel, and fit ALS on ``train``."""
+    def fit(self, train: Interactions, relabel_order: np.ndarray | None = None) -> FalseNegativeAwareALS:
+        """Estimate the missing positives (with ``fn_weighting``), relabel, and fit ALS on ``train``.
+
+        ``relabel_order``: each user's likeliest missing positives of ``train`` already computed by
+        :func:`~trueneg.recommendation.missing.missing_order` (the validation choice shares one).
+        """
         try:
             from implicit.cpu.als import AlternatingLeastSquares
         except ImportError as exc:
@@ -92,10 +106,9 @@ class FalseNegativeAwareALS(BaseEstimator):
             raise ValueError("no training interactions")
         start = time.perf_counter()
         matrix = train.matrix().tocsr().astype(np.float32)
-        self.relabeled_ = 0
-        if self.fn_weighting and self.relabel_top > 0:
-            weak = self._weak_positives(train)
-            self.relabeled_ = int(weak.nnz)
+        weak = weak_positives(self, train, relabel_order)
+        self.relabeled_ = int(weak.nnz) if weak is not None else 0
+        if weak is not None:
             matrix = (matrix + weak).tocsr()
         with threadpool_limits(1, "blas"):  # implicit's own threads do the work; BLAS threads only contend
             model = AlternatingLeastSquares(
@@ -108,24 +121,6 @@ class FalseNegativeAwareALS(BaseEstimator):
         self.train_ = train
         self.fit_seconds_ = round(time.perf_counter() - start, 3)
         return self
-
-    def _weak_positives(self, train: Interactions) -> sp.csr_matrix:
-        """Each user's ``relabel_top`` most likely missing positives, valued ``relabel_value``."""
-        # only each user's order of unlabeled items matters here, and g orders them as the posterior
-        # does: the label frequency (and its cost) is not needed
-        features, classifier, _, _ = fit_affinity(train, self.sample_size, self.seed)
-        users = np.arange(train.n_users)
-        probability = np.concatenate(
-            [np.nan_to_num(affinity(features, classifier, users[s : s + 512]), nan=-1.0)  # labeled: never picked
-             for s in range(0, len(users), 512)]
-        )  # fmt: skip
-        k = min(self.relabel_top, train.n_items)
-        top = np.argpartition(-probability, k - 1, axis=1)[:, :k]
-        rows = np.repeat(np.arange(train.n_users), k)
-        cols = top.ravel()
-        keep = probability[rows, cols] >= 0
-        values = np.full(int(keep.sum()), self.relabel_value, dtype=np.float32)
-        return sp.csr_matrix((values, (rows[keep], cols[keep])), shape=(train.n_users, train.n_items))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "user_factors_"):

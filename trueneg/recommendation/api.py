@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.io import ROW_SUFFIXES, write_json, write_rows
-from trueneg.recommendation.data import SPLITS, Interactions, leave_last_out, random_holdout
+from trueneg.recommendation.data import SPLITS, Interactions, leave_last_out, physical_memory, random_holdout
 from trueneg.recommendation.metrics import evaluate_topk
 from trueneg.recommendation.missing import MissingPositiveModel, find_missing_positives, fit_missing_positives
 from trueneg.recommendation.model import MatrixFactorization
@@ -18,10 +17,6 @@ from trueneg.recommendation.samplers import SAMPLERS, HardSampler, NegativeSampl
 from trueneg.validation import check_one_of, check_range
 
 ROW_BYTES = 96  # memory per written negative: the int64 draw, its id string and its list slot
-
-
-def _physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def split_interactions(data: Interactions, split: str = "leave-last-out", test_fraction: float = 0.2, seed: int = 0):
@@ -129,16 +124,24 @@ def recommend_negatives(
 ) -> list[dict[str, Any]]:
     """Rows ``{user, item, negatives}``: ``num_negatives`` sampled negatives for every interaction of ``data``.
 
-    Refused before any work when the rows would not fit in half of this machine's memory (about
-    ``ROW_BYTES`` bytes per negative once written out as Python rows).
+    A row's negatives are distinct. Refused before any work when a user has fewer items without an
+    interaction than ``num_negatives``, or when the rows would not fit in half of this machine's
+    memory (about ``ROW_BYTES`` bytes per negative once written out as Python rows).
     """
     check_range("num_negatives", num_negatives, low=1, integer=True)
     need = len(data) * num_negatives * ROW_BYTES
-    budget = _physical_memory() // 2
+    budget = physical_memory() // 2
     if need > budget:
         raise ValueError(
             f"{num_negatives} negatives for each of {len(data)} interactions need about {need / 2**30:.1f} GiB, "
             f"more than half of this machine's memory ({budget / 2**30:.1f} GiB); ask for fewer negatives"
+        )
+    free = data.n_items - np.bincount(data.users, minlength=data.n_users)
+    if len(free) and free.min() < num_negatives:
+        user = str(data.user_ids[int(np.argmin(free))])
+        raise ValueError(
+            f"{num_negatives} distinct negatives asked per interaction, but user {user!r} has only {int(free.min())} "
+            f"items without an interaction; ask for at most {int(free.min())}"
         )
     negatives, _ = draw_negatives(data, sampler, None, num_negatives, seed, show_progress, **sampler_kwargs)
     users, items = data.user_ids[data.users], data.item_ids[data.items]

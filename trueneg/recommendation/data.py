@@ -20,6 +20,7 @@ order when a catalogue is given, else in sorted id order.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -115,6 +116,11 @@ class Split:
 
     train: Interactions
     test: Interactions
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (the budgets of dense matrices and written rows are half of it)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _numbers(values: np.ndarray, dtype: type, path: Path, lines: np.ndarray, field: str) -> np.ndarray:

@@ -28,11 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 from trueneg.io import RecordsResult
 from trueneg.pu import ESTIMATORS, label_frequency_estimator, unlabeled_posterior
 from trueneg.recommendation.data import Interactions
+from trueneg.validation import check_range
 
 FEATURES = ("knn", "popularity", "activity")
 
@@ -120,8 +122,16 @@ def fit_affinity(
     total = data.n_users * data.n_items
     codes = rng.choice(total, size=min(sample_size, total), replace=False)
     X, s = features.pairs(codes // data.n_items, codes % data.n_items)
-    if s.sum() < 2 or (~s).sum() < 2:
-        raise ValueError("the sample holds fewer than 2 labeled or 2 unlabeled pairs; cannot estimate")
+    short = [f"{what} (got {got})" for what, got in (
+        ("2 user-item pairs with an interaction", int(s.sum())),
+        ("2 pairs without one (unlabeled)", int((~s).sum())),
+    ) if got < 2]  # fmt: skip
+    if short:
+        raise ValueError(
+            f"{data.source}: {data.n_users} users x {data.n_items} items with {len(data)} interactions: the "
+            f"missing-positive model needs at least {' and '.join(short)} among the {len(s)} pairs it samples; a "
+            "log where every user has interacted with every item has nothing to estimate"
+        )
     return features, LogisticRegression(max_iter=1000).fit(X, s), X, s
 
 
@@ -221,3 +231,35 @@ __all__ = [
     "fit_missing_positives",
     "pair_membership",
 ]
+
+
+def missing_order(train: Interactions, top: int, sample_size: int = 30_000, seed: int = 0) -> np.ndarray:
+    """``(n_users, top)`` each user's likeliest missing positives, most likely first (-1 where fewer exist).
+
+    Only the order of each user's unlabeled items matters here, and ``g`` orders them as the posterior
+    does, so the label frequency (and its cost) is skipped. Computed once and cut to any smaller ``top``
+    (:func:`relabel_matrix`), which is how the validation choice tries several counts for one fit.
+    """
+    check_range("top", top, low=1, integer=True)
+    features, classifier, _, _ = fit_affinity(train, sample_size, seed)
+    users = np.arange(train.n_users)
+    k = min(top, train.n_items)
+    out = np.full((train.n_users, k), -1, dtype=np.int64)
+    for start in range(0, len(users), 512):
+        rows = users[start : start + 512]
+        g = np.nan_to_num(affinity(features, classifier, rows), nan=-1.0)  # labeled pairs: never picked
+        part = np.argpartition(-g, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(g, part, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        part, values = np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+        out[rows] = np.where(values >= 0, part, -1)
+    return out
+
+
+def relabel_matrix(order: np.ndarray, top: int, value: float, n_items: int) -> sp.csr_matrix:
+    """The first ``top`` items of each row of ``order`` (from :func:`missing_order`) as weak positives ``value``."""
+    picked = order[:, :top]
+    rows = np.broadcast_to(np.arange(len(order))[:, None], picked.shape)
+    keep = picked >= 0
+    values = np.full(int(keep.sum()), value, dtype=np.float32)
+    return sp.csr_matrix((values, (rows[keep], picked[keep])), shape=(len(order), n_items))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from trueneg.io import atomic_path, check_writable
+from trueneg.io import atomic_path, check_output_path
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.samplers import NegativeSampler, make_sampler
 from trueneg.validation import check_one_of
@@ -196,11 +197,12 @@ class MatrixFactorization(BaseEstimator):
         return self.predict_scores(users)
 
 
-def check_factors_path(path: str | Path) -> None:
-    """Raise ``ValueError`` unless ``path`` is a writable ``.npz`` file path (checked before any training)."""
+def check_factors_path(path: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
+    """Raise ``ValueError`` unless ``path`` is a writable ``.npz`` file path and none of ``inputs`` (checked
+    before any training)."""
     if Path(path).suffix != ".npz":
         raise ValueError(f"{path}: the factors file must end in .npz")
-    check_writable(path, "factors file")
+    check_output_path(path, inputs, "factors file")
 
 
 def save_factors(path: str | Path, model: Any, data: Interactions) -> None:

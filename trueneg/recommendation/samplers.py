@@ -38,6 +38,17 @@ from trueneg.validation import check_one_of, check_range
 Scorer = Callable[[np.ndarray], torch.Tensor]
 
 
+def _repeated(drawn: np.ndarray) -> np.ndarray:
+    """Mask of the entries of each row that repeat an earlier entry of that row."""
+    order = np.argsort(drawn, axis=1, kind="stable")
+    ranked = np.take_along_axis(drawn, order, axis=1)
+    again = np.zeros(drawn.shape, dtype=bool)
+    again[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    out = np.zeros(drawn.shape, dtype=bool)
+    np.put_along_axis(out, order, again, axis=1)
+    return out
+
+
 class NegativeSampler(BaseEstimator):
     """Base class: :meth:`fit` on the training interactions, then :meth:`sample` negatives for pairs."""
 
@@ -49,18 +60,25 @@ class NegativeSampler(BaseEstimator):
             raise ValueError(f"user {str(train.user_ids[full[0]])!r} interacted with every item; no negative exists")
         self.mask_ = np.zeros((train.n_users, train.n_items), dtype=bool)
         self.mask_[train.users, train.items] = True
+        self.free_ = train.n_items - self.mask_.sum(axis=1)  # each user's items without an interaction
         return self
 
     def _draw(self, size: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, self.n_items_, size=size)
 
     def _reject(self, users: np.ndarray, drawn: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Redraw every drawn item the user interacted with until none is left."""
+        """Redraw every drawn item the user interacted with, or already drawn in the same row, until none is left.
+
+        A row's negatives are distinct (sampling without replacement) for every user with at least as many
+        unlabeled items as negatives asked; a user with fewer gets repeats (``recommend_negatives`` refuses
+        such a request instead).
+        """
+        distinct = (self.free_[users] >= drawn.shape[1])[:, None]
         users = np.broadcast_to(users[:, None], drawn.shape)
-        bad = self.mask_[users, drawn]
+        bad = self.mask_[users, drawn] | (_repeated(drawn) & distinct)
         while bad.any():
             drawn[bad] = self._draw((int(bad.sum()),), rng)
-            bad[bad] = self.mask_[users[bad], drawn[bad]]
+            bad = self.mask_[users, drawn] | (_repeated(drawn) & distinct)
         return drawn
 
     def refresh(self, scorer: Scorer) -> None:
@@ -146,11 +164,12 @@ class HardSampler(NegativeSampler):
             int(rng.integers(2**31)),
         )  # fmt: skip
         out = np.where(chosen >= 0, np.take_along_axis(candidates, np.maximum(chosen, 0), axis=1), -1)
-        missing = out < 0
-        if missing.any():
+        missing = (out < 0) | (_repeated(out) & (self.free_[users] >= n)[:, None])
+        if missing.any():  # short windows: the rest uniformly, distinct from what the window gave
             rows = np.flatnonzero(missing.any(axis=1))
-            fallback = NegativeSampler.sample(self, users[rows], items[rows], rng, n)
-            out[rows] = np.where(missing[rows], fallback, out[rows])
+            drawn = np.where(missing[rows], -1, out[rows])
+            drawn[missing[rows]] = self._draw((int(missing[rows].sum()),), rng)
+            out[rows] = self._reject(users[rows], drawn, rng)
         return out
 
 

@@ -16,10 +16,13 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from trueneg.io import atomic_dir, check_writable
+from trueneg import signals
+from trueneg.io import atomic_dir, check_output_folder, resolve
 from trueneg.training.config import TrainConfig
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
+
+TRAIN_MARKER = "trueneg_train.json"  # every model folder trueneg writes has it; --overwrite replaces only those
 
 
 @dataclass
@@ -61,8 +64,13 @@ def _freeze_below(model: Any, train_layers: int) -> None:
 def _audit_prior(audit_json: str | os.PathLike) -> float:
     try:
         value = json.loads(Path(audit_json).read_text())["estimated_fn_rate"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{audit_json}: not an audit.json with 'estimated_fn_rate' ({exc})") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(
+            f"{audit_json}: field 'estimated_fn_rate' must be a number in [0, 1), got {value!r}; rerun the audit "
+            "or pass --class-prior"
+        )
     return float(value)
 
 
@@ -89,7 +97,10 @@ def train(
             (default ``TrainConfig()``); settings given as keywords override it.
         output_dir: the trained model is saved here (with ``trueneg_train.json``); written to a
             temporary folder beside it and renamed at the end, so an interrupted run leaves no
-            half-written model. An existing folder is an error unless ``overwrite``.
+            half-written model. An existing folder is an error unless ``overwrite``, and even then
+            it is replaced only when it is a previous trueneg model (it holds ``trueneg_train.json``),
+            never the current folder or a folder holding an input, and only once the new model is
+            complete.
         loss: ``"mnrl"`` (InfoNCE, in-batch + mined negatives), ``"fn-masked"`` (drops candidates the
             guide scores above the positive minus ``margin``), ``"debiased"`` (Chuang et al. with
             ``class_prior``, or the ``estimated_fn_rate`` of ``audit_json``), ``"distill"`` (KL to the
@@ -137,12 +148,9 @@ def train(
     from trueneg.candidates.encoders import load_model, resolve_model
 
     cfg = TrainConfig.build(config, **options)
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"{output_dir}: output_dir is a file, not a folder")
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir}: exists and is not empty; pass overwrite=True (--overwrite) to replace it")
-    check_writable(output_dir, "model folder")
+    inputs = [examples if isinstance(examples, (str, os.PathLike)) else None, audit_json]
+    check_output_folder(output_dir, inputs, marker=TRAIN_MARKER, overwrite=overwrite, what="model folder")
+    output_dir = resolve(output_dir)
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use device='cpu'")
     if cfg.loss == "debiased" and cfg.class_prior is None:
@@ -202,6 +210,7 @@ def train(
             started = time.perf_counter()
             trainer = SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss_module)
             trainer.remove_callback(PrinterCallback)  # it prints to stdout, which belongs to --json
+            trainer.add_callback(_StopOnSignal())
             if show_progress:
                 trainer.add_callback(_StderrProgress())
             state = trainer.train(resume_from_checkpoint=str(last) if last else None)
@@ -240,7 +249,7 @@ def train(
                 settings,
                 list(trainer.state.log_history),
             )
-            (staging / "trueneg_train.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+            (staging / TRAIN_MARKER).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     except BaseException:
         if _latest_checkpoint(checkpoints) is None:  # nothing to resume from: leave nothing behind
             shutil.rmtree(checkpoints, ignore_errors=True)
@@ -297,6 +306,13 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     """The ``checkpoint-N`` subfolder of ``folder`` with the largest N, if any."""
     found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
+
+
+class _StopOnSignal(TrainerCallback):
+    """Ctrl-C / SIGTERM stop training after the current step (:mod:`trueneg.signals`)."""
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        signals.check()
 
 
 class _StderrProgress(TrainerCallback):
