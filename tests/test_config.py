@@ -199,12 +199,13 @@ def test_cli_defaults_of_the_other_commands_equal_the_library_defaults() -> None
             **FalseNegativeAwareALS().get_params(),
             **MatrixFactorization().get_params(),
             **signature(train_recommender),
-            "sampler": "fn-aware",
+            "sampler": "auto",  # what trueneg adds is chosen on validation (fit_recommender)
+            "fn_weighting": "auto",
         },  # fmt: skip
         recommend_negatives_cmd: {**sampler, **signature(recommend_negatives)},
         recommend_audit: {**signature(audit_interactions), "suspects": signature(audit_interactions)["n_suspects"]},
     }
-    # the CLI trains with trueneg's fn-aware sampler by default; MatrixFactorization's own default is uniform
+    # the CLI chooses the sampler on validation by default; MatrixFactorization's own default is uniform
     assert MatrixFactorization().sampler == "uniform"
     checked = 0
     for command, defaults in library.items():

@@ -334,7 +334,9 @@ def test_cli_train_negatives_audit(ml_slice: Path, tmp_path: Path) -> None:
     )
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
-    assert summary["users"] == 150 and 0 < summary["ndcg@20"] <= 1 and summary["sampler"] == "fn-aware"
+    assert summary["users"] == 150 and 0 < summary["ndcg@20"] <= 1 and summary["sampler"] in ("uniform", "fn-aware")
+    picked = summary["selection"]["sampler"]
+    assert picked["fits"] == 2 and [c["name"] for c in picked["candidates"]] == ["uniform sampler", "fn-aware sampler"]
     factors = np.load(tmp_path / "mf.npz")
     assert factors["user_factors"].shape == (150, 64) and len(factors["item_ids"]) == summary["items"]
 

@@ -95,8 +95,8 @@ CASES = [
     ("mine data -o data/corpus.jsonl", 2, r"is an input of this run", ()),
     ("mine data -o data/qrels/train.tsv", 2, r"must end in .jsonl or .parquet", ()),
     ("mine pairs.jsonl -o pairs.jsonl", 2, r"is an input of this run", ()),
-    ("mine data -o out.jsonl --judge bi-encoder:default --fn-action relabel --judgments out.jsonl", 2,
-     "the judgments file and the output are the same file", ()),  # fmt: skip
+    ("mine data -o out.jsonl --judge bi-encoder:default --fn-action relabel --judge-log out.jsonl", 2,
+     "the judge log and the output are the same file", ()),  # fmt: skip
     ("audit data -o data/qrels", 0, "written", ("data/qrels/audit.json", "data/qrels/report.html")),
     ("recommend audit log.csv -o log.csv", 2, "is an input of this run", ()),
     ("recommend train log.csv --model als -o log.csv", 2, r"must end in .npz", ()),

@@ -61,8 +61,8 @@ CASES = [
     ("mine {beir} -o " + OUT + " --judge oracle", "expected cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL"),
     ("mine {beir} -o " + OUT + " --fn-action keep", "fn_action must be one of drop, relabel, drop-query"),
     (
-        "mine {beir} -o " + OUT + " --fn-action relabel --judge bi-encoder:default --judgments /sys/j.jsonl",
-        "cannot write the judgments file",
+        "mine {beir} -o " + OUT + " --fn-action relabel --judge bi-encoder:default --judge-log /sys/j.jsonl",
+        "cannot write the judge log",
     ),
     ("audit {beir} -o {tmp}/a_file", "--output-dir is a file"),
     ("audit {beir} -o /sys/audit", "cannot write the audit"),

@@ -192,12 +192,13 @@ def _run_mine(
     from trueneg.mining.stream import check_output, write_negatives
 
     try:
-        inputs = [*input_files(data_path, corpus), options.get("corpus_embeddings"), options.get("query_embeddings")]
+        inputs = [*input_files(data_path, corpus), options.get("corpus_embeddings"), options.get("query_embeddings"),
+                  options.get("judgments")]  # fmt: skip
         check_output(output, options.get("format", "flagembedding"), inputs)  # before loading the data
         if options.get("judgments_file") is not None:
             if resolve(options["judgments_file"]) == resolve(output):
-                raise ValueError(f"{output}: the judgments file and the output are the same file; name two files")
-            check_output_path(options["judgments_file"], inputs, "judgments file")
+                raise ValueError(f"{output}: the judge log and the output are the same file; name two files")
+            check_output_path(options["judgments_file"], inputs, "judge log")
         data = load_data(data_path, split=split, corpus=corpus, strict=strict, columns=columns)
         summary = write_negatives(data, output, model, config, **options).to_dict()
     except (DataError, ValueError, FileNotFoundError) as exc:
@@ -286,7 +287,17 @@ def mine(
         "bi-encoder:MODEL or llm:URL#MODEL (an OpenAI-compatible endpoint; answers cached on disk).",
     ),
     judge_budget: int | None = typer.Option(None, help="Pairs each judge after the first sees at most."),
-    judgments: Path | None = typer.Option(None, help="Write every judgment (judge, verdict, score) to this .jsonl."),
+    judge_log: Path | None = typer.Option(
+        None, help="Write every judgment of the --judge cascade (judge, verdict, score) to this .jsonl."
+    ),
+    judgments: Path | None = typer.Option(
+        None,
+        help="A filled verify.jsonl (trueneg audit --verify): judged pairs become labels, the detector is "
+        "recalibrated on them, and relabeling keeps to --relabel-precision.",
+    ),
+    relabel_precision: float = typer.Option(
+        MINE.relabel_precision, help="With --judgments and --fn-action relabel: the estimated precision to meet."
+    ),
     query_prompt: str | None = typer.Option(None, help="Prompt prepended to queries."),
     document_prompt: str | None = typer.Option(None, help="Prompt prepended to documents."),
     seed: int = typer.Option(MINE.seed, help="Random seed."),
@@ -333,7 +344,8 @@ def mine(
             min_score=min_score, near_duplicate=None if no_near_duplicate else near_duplicate, simans_a=simans_a,
             simans_b=simans_b, teacher_type=teacher_type, max_fn_rate=max_fn_rate, fn_estimator=fn_estimator,
             fn_action=fn_action, relabel_probability=relabel_probability, max_inferred=max_inferred,
-            drop_query_count=drop_query_count, judge_budget=judge_budget, seed=seed,
+            drop_query_count=drop_query_count, judge_budget=judge_budget, relabel_precision=relabel_precision,
+            seed=seed,
         )  # fmt: skip
         scale = None
         if any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory, engine)):
@@ -346,7 +358,7 @@ def mine(
     columns = _columns(query_column, positive_column, negative_column, label_column)
     _run_mine(
         data, output, split, corpus, strict, columns, as_json, encoder, config, scale=scale, format=format,
-        teacher=teacher, fn_detector=detector, judges=_judges(judge), judgments_file=judgments,
+        teacher=teacher, fn_detector=detector, judges=_judges(judge), judgments_file=judge_log, judgments=judgments,
         corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
         cache_dir=False if no_cache else cache_dir, allow_empty=allow_empty, show_progress=not quiet,
     )  # fmt: skip
@@ -388,6 +400,13 @@ def audit(
     index: str | None = typer.Option(None, help="Vector index: auto, exact, ivf, ivfpq or hnsw."),
     max_memory: str | None = typer.Option(None, help="Memory budget for the index and one query chunk [4GiB]."),
     fn_sample: int = typer.Option(SCALE.fn_sample, help="With the scale options: queries the estimate is fit on."),
+    verify: int = typer.Option(
+        AUDIT.verify, help="Also write OUTPUT_DIR/verify.jsonl: this many unlabeled pairs to judge (0 = none)."
+    ),
+    judgments: Path | None = typer.Option(
+        None, help="A filled verify.jsonl of an earlier --verify run (same data, model, seed): verified estimates."
+    ),
+    level: float = typer.Option(AUDIT.level, help="Level of the verified intervals."),
     as_json: bool = typer.Option(False, "--json", help="Print audit.json on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -399,6 +418,7 @@ def audit(
     _silence(quiet)
     from trueneg.audit import audit as run_audit
     from trueneg.audit import audit_at_scale
+    from trueneg.audit.verification import check_sample_target
     from trueneg.data import DataError, input_files, load_data
     from trueneg.io import check_output_path
 
@@ -410,15 +430,19 @@ def audit(
         )  # fmt: skip
         config = AuditConfig(
             depth=depth, top_k=top_k, estimator=estimator, n_suspects=suspects, num_negatives=num_negatives,
-            perc_pos=perc_pos, max_fn_rate=max_fn_rate, retriever=retriever, seed=seed,
+            perc_pos=perc_pos, max_fn_rate=max_fn_rate, retriever=retriever, seed=seed, verify=verify, level=level,
         )  # fmt: skip
         scaled = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
         scale = ScaleConfig(index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, fn_sample=fn_sample)
         if output_dir.exists() and not output_dir.is_dir():
             raise ValueError(f"{output_dir}: --output-dir is a file, not a folder")
-        inputs = [*input_files(data, corpus), corpus_embeddings, query_embeddings]
-        for name in ("audit.json", "report.html"):
+        inputs = [*input_files(data, corpus), corpus_embeddings, query_embeddings, judgments]
+        for name in ("audit.json", "report.html", *(("verify.jsonl",) if verify else ())):
             check_output_path(output_dir / name, inputs, "audit")
+        if scaled and (verify or judgments is not None):
+            raise ValueError("--verify and --judgments apply to the in-memory audit; drop the scale options")
+        if verify:
+            check_sample_target(output_dir / "verify.jsonl")
         columns = _columns(query_column, positive_column, negative_column, label_column)
         loaded = load_data(data, split=split, corpus=corpus, strict=strict, columns=columns)
         common = dict(detector=detector, cache_dir=cache, show_progress=not quiet)
@@ -426,8 +450,8 @@ def audit(
             result = audit_at_scale(loaded, encoder, config, scale, corpus_embeddings=corpus_embeddings,
                                     query_embeddings=query_embeddings, **common)  # fmt: skip
         else:
-            result = run_audit(loaded, encoder, config, **common)
-        html_path, json_path = result.write(output_dir)
+            result = run_audit(loaded, encoder, config, judgments=judgments, **common)
+        written = result.write(output_dir)
     except (DataError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     s = result.summary
@@ -439,9 +463,23 @@ def audit(
         f"{100 * s['estimated_fn_rate']:.2f}% ({100 * s['ci_low']:.2f}–{100 * s['ci_high']:.2f}%), "
         f"label frequency {s['label_frequency']:.2f}; emitted negatives: {100 * s['mining']['estimated_fn_rate']:.2f}%"
     )
+    verified = s.get("verified")
+    if verified:
+        mined = verified["mining"]
+        err.print(
+            f"[bold]verified[/] by {verified['judged']} judgments ({100 * verified['level']:.0f}% interval): top "
+            f"{s['top_k']} {100 * verified['estimated_fn_rate']:.2f}% ({100 * verified['ci_low']:.2f}–"
+            f"{100 * verified['ci_high']:.2f}%); emitted negatives {100 * mined['estimated_fn_rate']:.2f}% "
+            f"({100 * mined['ci_low']:.2f}–{100 * mined['ci_high']:.2f}%); the figures above rest on the PU "
+            "assumption", highlight=False,
+        )  # fmt: skip
     for x in s["suspects"][:5]:
         err.print(f"  suspect p={x['probability']:.2f} query {x['query_id']} doc {x['doc_id']}: {x['query'][:70]}")
-    err.print(f"written {html_path} and {json_path}")
+    if "verification" in s:
+        err.print(f"judge the {s['verification']['rows']} rows of {output_dir / 'verify.jsonl'} (1 relevant, 0 not), "
+                  f"then: trueneg audit {data} -o {output_dir} --judgments {output_dir / 'verify.jsonl'}",
+                  highlight=False)  # fmt: skip
+    err.print("written " + ", ".join(str(p) for p in written))
 
 
 def _load_npy(path: Path, what: str) -> Any:
@@ -687,12 +725,18 @@ def _sampler_options(sampler: str, range_min: int, range_max: int, sampling: str
 @recommend_app.command(name="train")
 def recommend_train(
     data: Path = typer.Argument(..., help=_LOG_HELP),
-    model: str = typer.Option("mf", help="mf (matrix factorisation: --loss, --sampler) or als (implicit's ALS)."),
+    model: str = typer.Option(
+        "mf", help="mf (matrix factorisation: --loss, --sampler), als (implicit's ALS) or ease (Steck's EASE)."
+    ),
     split: str = typer.Option("leave-last-out", help="leave-last-out or random."),
     test_fraction: float = typer.Option(0.2, help="random split: share of each user's interactions held out."),
     test: Path | None = typer.Option(None, help="Score this held-out log instead of splitting DATA."),
     loss: str = typer.Option("bpr", help="mf: bpr or relmf (clipped inverse-propensity pointwise loss)."),
-    sampler: str = typer.Option("fn-aware", help="mf/bpr negatives: uniform, popularity, hard or fn-aware."),
+    sampler: str = typer.Option(
+        "auto",
+        help="mf/bpr negatives: uniform, popularity, hard, fn-aware, or auto (uniform or fn-aware, chosen on a "
+        "validation split of the training data).",
+    ),
     range_min: int = typer.Option(0, help="hard/fn-aware: skip this many top-ranked candidates."),
     range_max: int = typer.Option(200, help="hard/fn-aware: sample among candidates ranked below this."),
     sampling: str = typer.Option("random", help="hard/fn-aware: random, top or simans within the window."),
@@ -703,10 +747,16 @@ def recommend_train(
     reg: float | None = typer.Option(None, help="L2 penalty on the factors [mf: 1e-4, als: 0.1]."),
     alpha: float = typer.Option(1.0, help="als: confidence 1 + alpha * r of an interaction."),
     iterations: int = typer.Option(15, help="als: alternating least-squares sweeps."),
-    fn_weighting: bool = typer.Option(
-        True, "--fn-weighting/--no-fn-weighting", help="als: relabel each user's likeliest missing positives."
+    fn_weighting: str = typer.Option(
+        "auto",
+        help="als/ease: relabel each user's likeliest missing positives: on, off, or auto (off, or relabel the "
+        "top 1, 2 or 5, chosen on a validation split of the training data).",
     ),
-    relabel_top: int = typer.Option(2, help="als: missing positives relabeled per user."),
+    no_fn_weighting: bool = typer.Option(False, "--no-fn-weighting", help="Same as --fn-weighting off."),
+    relabel_top: int | None = typer.Option(
+        None, help="als/ease: missing positives relabeled per user [with --fn-weighting on: 2; auto: 1, 2 or 5]."
+    ),
+    l2: float | None = typer.Option(None, help="ease: ridge penalty [default: chosen on validation]."),
     k: int = typer.Option(20, "-k", help="Cut-off of Recall@k and NDCG@k."),
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Save the factors and ids as .npz."),
@@ -725,13 +775,18 @@ def recommend_train(
             check_factors_path(output, [data, test])
         log = load_interactions(data, min_rating=min_rating)
         held_out = load_interactions(test, min_rating=min_rating) if test is not None else None
+        fn = "off" if no_fn_weighting else fn_weighting
+        top = {} if relabel_top is None else {"relabel_top": relabel_top}
         if model == "als":
-            params = dict(factors=factors, alpha=alpha, iterations=iterations, fn_weighting=fn_weighting,
-                          relabel_top=relabel_top, **({} if reg is None else {"regularization": reg}))  # fmt: skip
+            params = dict(factors=factors, alpha=alpha, iterations=iterations, fn_weighting=fn, **top,
+                          **({} if reg is None else {"regularization": reg}))  # fmt: skip
+        elif model == "ease":
+            params = dict(fn_weighting=fn, **top, **({} if l2 is None else {"l2": l2}))
         else:
+            shaped = "fn-aware" if sampler == "auto" else sampler
             params = dict(
                 loss=loss, sampler=sampler, factors=factors, epochs=epochs, lr=lr, show_progress=not quiet,
-                sampler_kwargs=_sampler_options(sampler, range_min, range_max, sampling, max_probability),
+                sampler_kwargs=_sampler_options(shaped, range_min, range_max, sampling, max_probability),
                 **({} if reg is None else {"reg": reg}),
             )  # fmt: skip
         fitted, summary = train_recommender(
@@ -828,6 +883,17 @@ def _print_mapping(title: str, summary: dict[str, Any], as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column()
     for key, value in summary.items():
+        if key == "selection":
+            for setting, pick in value.items():
+                rows = ", ".join(
+                    f"{c['name']} {c[next(n for n in c if n.startswith('ndcg@'))]:.4f}"
+                    + (f" ({c['gain']:+.4f}, low {c['gain_low']:+.4f})" if c["name"] != pick["candidates"][0]["name"]
+                       else "")
+                    for c in pick["candidates"]
+                )  # fmt: skip
+                table.add_row(f"{setting.replace('_', ' ')} (validation)", f"{pick['chosen']} of {rows}; "
+                              f"{pick['fits']} fits, {pick['seconds']} s")  # fmt: skip
+            continue
         table.add_row(key.replace("_", " "), str(value))
     err.print(table)
 

@@ -35,7 +35,10 @@ class AuditConfig(Config):
         num_negatives / perc_pos / max_fn_rate: the mining configuration whose emitted negatives'
             false-negative rate is also estimated (``summary["mining"]``).
         retriever: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (the scale path: dense only).
-        seed: seed of the estimate's folds and of the plots' subsample.
+        seed: seed of the estimate's folds, of the plots' subsample and of the verification sample.
+        verify: draw this many unlabeled pool pairs for a person (or judge) to label
+            (``verify.jsonl``, :mod:`trueneg.audit.verify`); 0 = none.
+        level: the level of the verified intervals (with judgments).
     """
 
     WHAT: ClassVar[str] = "audit"
@@ -46,6 +49,8 @@ class AuditConfig(Config):
         "num_negatives": {"low": 1, "integer": True},
         "perc_pos": {"low": 0.0, "high": 1.0, "low_open": True},
         "max_fn_rate": {"low": 0.0, "high": 1.0},
+        "verify": {"low": 0, "integer": True},
+        "level": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
     }
 
     depth: int = 100
@@ -57,6 +62,8 @@ class AuditConfig(Config):
     max_fn_rate: float | None = None
     retriever: Literal["dense", "sparse", "hybrid"] = "dense"
     seed: int = 0
+    verify: int = 0
+    level: float = 0.9
 
     def check(self) -> None:
         check_range("top_k", self.top_k, low=1, high=self.depth, integer=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.audit.config import AuditConfig
+from trueneg.audit.verification import check_sample_target, verify_audit
 from trueneg.candidates.encoders import CacheDir, ModelLike, describe_encoder, encoder_for, pop_encoder_settings
 from trueneg.candidates.pool import CandidatePool, member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
@@ -26,6 +28,7 @@ from trueneg.io import atomic_path, check_writable, write_json, write_rows
 from trueneg.mining.result import MiningResult
 from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
+from trueneg.pu.verify import write_sample
 
 
 @dataclass
@@ -40,6 +43,7 @@ class AuditResult:
     positive_scores: np.ndarray
     unlabeled_scores: np.ndarray
     negative_scores: np.ndarray
+    verification: list[dict[str, Any]] | None = None  # the rows of verify.jsonl, when a sample was drawn
 
     def to_dict(self) -> dict[str, Any]:
         """What ``audit.json`` holds."""
@@ -70,10 +74,15 @@ class AuditResult:
         if path.exists() and not path.is_dir():
             raise ValueError(f"{path}: not a folder (write to a folder, or a .json/.html/.jsonl/.parquet file)")
         check_writable(path / "audit.json", "audit")
+        if self.verification is not None:
+            check_sample_target(path / "verify.jsonl")
         path.mkdir(parents=True, exist_ok=True)
         html_path = path / "report.html"
         self.write(html_path)
-        return html_path, self.write(path / "audit.json")[0]
+        written = (html_path, self.write(path / "audit.json")[0])
+        if self.verification is not None:
+            written += (write_sample(path / "verify.jsonl", self.verification),)
+        return written
 
 
 def audit(
@@ -83,6 +92,7 @@ def audit(
     *,
     detector: DetectorLike = "multi",
     cache_dir: CacheDir = None,
+    judgments: str | os.PathLike | None = None,
     show_progress: bool = True,
     **options: Any,
 ) -> AuditResult:
@@ -95,7 +105,11 @@ def audit(
             mining configuration to assess, retriever, seed); its fields as keywords override it.
         detector: ``"multi"`` (default; every signal of :mod:`trueneg.pu.evidence`) or ``"score"``
             (the score-only model), or a configured :class:`~trueneg.pu.FalseNegativeDetector`.
-        options: :class:`AuditConfig` fields, and the deprecated encoder settings (``backend``, prompts).
+        judgments: a filled ``verify.jsonl`` of an earlier ``verify=N`` run on the same data, model and
+            seed: the summary then holds ``verified``, design-based estimates with intervals
+            (:mod:`trueneg.audit.verify`), beside the model-based ones.
+        options: :class:`AuditConfig` fields (``verify=N`` draws a verification sample, written as
+            ``verify.jsonl`` by :meth:`AuditResult.write`), and the deprecated encoder settings.
 
     Example:
         >>> result = audit(load_beir("../shared/data/scifact"), top_k=10)  # doctest: +SKIP
@@ -111,7 +125,7 @@ def audit(
     )
     est = estimate_false_negatives(pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed)
     mined = mine_pool(data, pool, cfg.mining(), fn_estimate=est, show_progress=False)
-    tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects)
+    tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
     tally.add(data, pool, est, mined)
     summary = {
         "source": data.source,
@@ -119,7 +133,11 @@ def audit(
         "retriever": cfg.retriever,
         "model": describe_encoder(encoder)[0] if cfg.retriever != "sparse" else None,
     }
-    return tally.result(summary, est, mined.summary["false_negatives"], cfg)
+    result = tally.result(summary, est, mined.summary["false_negatives"], cfg)
+    if cfg.verify or judgments is not None:
+        emitted = member_of(pool.candidates, mined.negatives) & (pool.candidates >= 0)
+        result.verification = verify_audit(result.summary, data, pool, est, emitted, cfg, judgments)
+    return result
 
 
 class AuditTally:

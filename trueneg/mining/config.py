@@ -63,6 +63,7 @@ class MiningConfig(Config):
         "max_fn_rate": {"low": 0.0, "high": 1.0},
         "relabel_probability": {"low": 0.0, "high": 1.0},
         "max_inferred": {"low": 1, "integer": True},
+        "relabel_precision": {"low": 0.0, "high": 1.0, "low_open": True},
         "drop_query_count": {"low": 1, "integer": True},
         "judge_budget": {"low": 1, "integer": True},
     }
@@ -86,6 +87,7 @@ class MiningConfig(Config):
     fn_action: FnAction = "drop"
     relabel_probability: float = 0.5
     max_inferred: int = 5
+    relabel_precision: float = 0.8
     drop_query_count: int = 3
     judge_budget: int | None = None
     seed: int = 0

@@ -12,6 +12,7 @@ sampling.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ def mine_negatives(
     pool: CandidatePool | None = None,
     fn_estimate: FalseNegativeEstimate | None = None,
     fn_cutoff: float | None = None,
+    judgments: str | os.PathLike | None = None,
     **options: Any,
 ) -> MiningResult:
     """Mine hard negatives that are unlikely to be unlabeled positives: retrieve, then :func:`mine_pool`.
@@ -109,6 +111,12 @@ def mine_negatives(
         show_progress: progress bars.
         pool / fn_estimate / fn_cutoff: candidates already retrieved, an estimate already fitted on
             them, a probability cutoff already chosen: see :func:`mine_pool`, which this then calls directly.
+        judgments: a filled ``verify.jsonl`` (``trueneg audit --verify``): judged pairs enter the data as
+            labels (relevant -> positive, not -> a judged negative, never filtered); the detector's
+            probabilities are recalibrated on the judged sample (isotonic, design-weighted), so
+            ``max_fn_rate`` means what it says on this data; with ``fn_action="relabel"`` only pairs
+            above the threshold whose estimated precision meets ``relabel_precision`` are relabeled
+            (none when no threshold does: ``summary.extra["verification"]`` says so).
         backend / query_prompt / document_prompt / batch_size: deprecated; settings of the encoder
             (give ``model=SentenceTransformerEncoder(...)``), still honoured with a ``DeprecationWarning``.
 
@@ -129,11 +137,17 @@ def mine_negatives(
     if judgments_file is not None:
         check_writable(judgments_file, "judgments file")  # before any retrieval
     encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="mine_negatives")
+    verification = None
+    if judgments is not None:
+        data, cfg, verification = _with_judgments(data, cfg, judgments)
     if pool is None:
         pool = retrieve_candidates(
             data, encoder, depth=cfg.window[1], retriever=cfg.retriever, cache_dir=cache_dir,
             show_progress=show_progress,
         )  # fmt: skip
+    if verification is not None and fn_estimate is None and (cfg.detects or judges):
+        raw = estimate_false_negatives(pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed)
+        fn_estimate = verification.pop("calibration")(raw)
     result = mine_pool(
         data, pool, cfg, teacher=teacher, fn_detector=fn_detector, fn_estimate=fn_estimate, fn_cutoff=fn_cutoff,
         judges=judges, judgments_file=judgments_file, batch_size=getattr(encoder, "batch_size", 32),
@@ -143,7 +157,45 @@ def mine_negatives(
     result.summary.model, result.summary.backend = model_name, backend
     result.summary.seconds = round(time.perf_counter() - started, 2)
     result.query_prompt = settings.get("query_prompt") or getattr(encoder, "query_prompt", None)
+    if verification is not None:
+        verification.pop("calibration", None)
+        result.summary.extra["verification"] = verification
     return result
+
+
+def _with_judgments(
+    data: RetrievalData, cfg: MiningConfig, judgments: str | os.PathLike
+) -> tuple[RetrievalData, MiningConfig, dict[str, Any]]:
+    """The data with the judged pairs as labels, the config with the verified relabel threshold, and the
+    calibration (a callable on estimates, under ``"calibration"``) with what to report."""
+    from trueneg.pu.verify import calibrate, judged_labels, read_judgments, relabel_threshold
+
+    read = read_judgments(judgments)
+    calibration = calibrate(read)
+    info: dict[str, Any] = {
+        "file": str(read.path), "judged": read.judged, "judged_relevant": int(read.y.sum()),
+        **calibration.to_dict(),
+    }  # fmt: skip
+    if cfg.fn_action == "relabel":
+        pick = relabel_threshold(read, cfg.relabel_precision)
+        info["relabel"] = pick
+        if pick["threshold"] is None:  # nothing meets the precision target: relabel nothing, and say so
+            cfg = cfg.replace(fn_action="drop")
+            pick["note"] = (
+                f"no probability threshold reaches the estimated precision {cfg.relabel_precision} on the judged "
+                f"sample (best {pick['best_precision']}); nothing is relabeled"
+            )
+        else:
+            cfg = cfg.replace(relabel_probability=float(calibration(np.array([pick["threshold"]]))[0]))
+
+    def calibrated(est: FalseNegativeEstimate) -> FalseNegativeEstimate:
+        return dataclasses.replace(
+            est, probability=calibration(est.probability), probability_low=calibration(est.probability_low),
+            probability_high=calibration(est.probability_high),
+        )  # fmt: skip
+
+    info["calibration"] = calibrated
+    return judged_labels(data, read), cfg, info
 
 
 @dataclass

@@ -257,6 +257,7 @@ def write_negatives(
     cache_dir: CacheDir = None,
     allow_empty: bool = False,
     show_progress: bool = True,
+    judgments: str | os.PathLike | None = None,
 ) -> MiningSummary:
     """What ``trueneg mine`` does: mine ``data`` and write the rows of ``format`` to ``output``, atomically.
 
@@ -274,10 +275,10 @@ def write_negatives(
     check_output(output, format)
     cfg = config or MiningConfig()
     if scale is not None or corpus_embeddings is not None or query_embeddings is not None:
-        if teacher is not None or judges:
+        if teacher is not None or judges or judgments is not None:
             raise ValueError(
-                "the scale path (embeddings files, index, memory budget, engine) takes no teacher and no judges: "
-                "mine in memory for those"
+                "the scale path (embeddings files, index, memory budget, engine) takes no teacher, no judges and no "
+                "judgments: mine in memory for those"
             )
         summary = mine_to_file(
             data, output, model, cfg, scale, format=format, corpus_embeddings=corpus_embeddings,
@@ -287,7 +288,7 @@ def write_negatives(
     else:
         result = mine_negatives(
             data, model, cfg, teacher=teacher, fn_detector=fn_detector, judges=judges, judgments_file=judgments_file,
-            cache_dir=cache_dir, show_progress=show_progress,
+            cache_dir=cache_dir, show_progress=show_progress, judgments=judgments,
         )  # fmt: skip
         summary = result.summary
         if not allow_empty and summary.negatives_emitted == 0:

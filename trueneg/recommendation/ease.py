@@ -11,9 +11,9 @@ The Gram matrix is dense, ``n_items²`` float64 values held about three times du
 :class:`EASE` refuses before any work when that exceeds half of this machine's memory.
 
 Example:
-    >>> from trueneg.recommendation.data import Interactions, physical_memory
+    >>> from trueneg.recommendation.data import Interactions
     >>> import numpy as np
-    >>> log = Interactions(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 2]),
+    >>> log = Interactions(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 0, 1, 2]), None, None,
     ...                    np.array(["a", "b", "c"]), np.array(["x", "y", "z"]))
     >>> model = EASE(l2=1.0).fit(log)
     >>> bool(model.predict_scores()[2, 2] == 0.0)  # an item never predicts itself

@@ -24,13 +24,8 @@ def top_k(scores: np.ndarray, train: Interactions, users: np.ndarray, k: int) ->
     return np.take_along_axis(part, order, axis=1)
 
 
-def evaluate_topk(scores: np.ndarray, train: Interactions, test: Interactions, k: int = 20) -> dict[str, float]:
-    """Mean ``recall@k`` and ``ndcg@k`` over the users with held-out items, and their count.
-
-    Example:
-        >>> evaluate_topk(model.predict_scores(), split.train, split.test, k=20)  # doctest: +SKIP
-        {'recall@20': 0.21, 'ndcg@20': 0.09, 'users': 943}
-    """
+def per_user_topk(scores: np.ndarray, train: Interactions, test: Interactions, k: int = 20) -> dict[str, np.ndarray]:
+    """``recall@k`` and ``ndcg@k`` of every user with held-out items (arrays in user order), and ``users``."""
     import pytrec_eval
 
     scores = np.asarray(scores)
@@ -46,7 +41,22 @@ def evaluate_topk(scores: np.ndarray, train: Interactions, test: Interactions, k
     run = {str(u): {str(i): float(k - r) for r, i in enumerate(row)} for u, row in zip(users.tolist(), ranked.tolist())}
     measured = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{k}", f"recall.{k}"}).evaluate(run)
     return {
-        f"recall@{k}": round(float(np.mean([m[f"recall_{k}"] for m in measured.values()])), 5),
-        f"ndcg@{k}": round(float(np.mean([m[f"ndcg_cut_{k}"] for m in measured.values()])), 5),
-        "users": len(users),
+        f"recall@{k}": np.array([measured[str(u)][f"recall_{k}"] for u in users.tolist()]),
+        f"ndcg@{k}": np.array([measured[str(u)][f"ndcg_cut_{k}"] for u in users.tolist()]),
+        "users": users,
+    }
+
+
+def evaluate_topk(scores: np.ndarray, train: Interactions, test: Interactions, k: int = 20) -> dict[str, float]:
+    """Mean ``recall@k`` and ``ndcg@k`` over the users with held-out items, and their count.
+
+    Example:
+        >>> evaluate_topk(model.predict_scores(), split.train, split.test, k=20)  # doctest: +SKIP
+        {'recall@20': 0.21, 'ndcg@20': 0.09, 'users': 943}
+    """
+    per_user = per_user_topk(scores, train, test, k)
+    return {
+        f"recall@{k}": round(float(np.mean(per_user[f"recall@{k}"])), 5),
+        f"ndcg@{k}": round(float(np.mean(per_user[f"ndcg@{k}"])), 5),
+        "users": len(per_user["users"]),
     }

@@ -208,10 +208,13 @@ def check_factors_path(path: str | Path, inputs: Iterable[str | Path | None] = (
 def save_factors(path: str | Path, model: Any, data: Interactions) -> None:
     """Write the fitted factors (MF: and item biases) and the user/item ids to an ``.npz`` file, atomically.
 
-    ``model`` is a fitted :class:`MatrixFactorization` or :class:`~trueneg.recommendation.als.FalseNegativeAwareALS`.
+    ``model`` is a fitted :class:`MatrixFactorization` or :class:`~trueneg.recommendation.als.FalseNegativeAwareALS`;
+    a fitted :class:`~trueneg.recommendation.ease.EASE` has no factors and writes its item-item ``weights``.
     """
     check_factors_path(path)
-    if hasattr(model, "model_"):
+    if hasattr(model, "weights_"):
+        arrays = {"weights": model.weights_}
+    elif hasattr(model, "model_"):
         arrays = {
             "user_factors": model.model_.user.detach().numpy(),
             "item_factors": model.model_.item.detach().numpy(),

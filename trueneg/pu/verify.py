@@ -1,0 +1,425 @@
+"""Verified false-negative estimates: a small judged sample turns the detector's guess into a valid interval.
+
+No method can tell a dataset's false-negative rate from its labels alone: the detector's figure
+rests on the PU assumption. What a user can afford is to judge 50-400 pairs. This module draws
+those pairs, reads the judgments back, and combines them with the detector's probability on every
+pair:
+
+- **The frame** is every unlabeled candidate of the audit's pool (not a labeled positive, not a
+  judged negative, within the audit's depth), with the detector's probability ``p``.
+- **The design** draws pairs with replacement. 85% of the draws go to the *focus*, the pairs the
+  estimates are about (each query's top-k unlabeled candidates and the negatives the assessed
+  mining configuration emits), with probabilities ``∝ (1 − u)·√(p(1−p)) / Σ + u / N_focus``: most
+  judgments go where the detector is unsure (where a judgment reduces the interval most), and a
+  uniform share ``u`` (default 0.2) keeps every pair's probability away from zero, so the estimate
+  stays valid however wrong the detector is. The other 15% are uniform over the whole frame (the
+  pool-wide count). Drawing stops once ``n`` distinct pairs are
+  drawn; a pair drawn twice is judged once and counted twice.
+- **The estimator** (a difference / prediction-powered estimator under a with-replacement design,
+  as in active statistical inference): the number of missing positives in a subset ``D`` of the
+  frame is ``λ Σ_D p + mean_j 1_D(j) (y_j − λ p_j) / q_j`` over the judged draws, unbiased for any
+  fixed ``λ``; ``λ ∈ [0, 1]`` is set to the variance-minimizing value (``λ = 0`` is the plain
+  Hansen–Hurwitz estimator, used when the detector is no help). The interval is a t-interval of the
+  stated level. It narrows as the detector improves and is never wrong because the detector is.
+- **Calibration**: isotonic regression of the judgments on ``p``, weighted by ``1 / q`` (so the
+  judged sample stands for the frame), gives probabilities that mean on this data what they say;
+  a precision estimate per threshold (weighted by ``1 / q``) gives the relabel threshold.
+
+``ppi-python`` implements prediction-powered inference for a uniformly sampled labeled set; the
+design here samples by the detector's uncertainty, so the estimator (a few lines of sums) is
+written here rather than forced into that library's iid setting.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0, 1, 5000)
+    >>> truth = rng.uniform(0, 1, 5000) < p
+    >>> draws = draw_design(p, 200, seed=0)
+    >>> est = estimate_total(p, draws.index, draws.q, truth[draws.index].astype(float), np.ones(5000, bool))
+    >>> bool(abs(est.total - truth.sum()) < 3 * est.se)
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from trueneg.candidates.pool import CandidatePool, member_of
+from trueneg.data.dataset import DataError, RetrievalData
+from trueneg.data.readers import read_table
+from trueneg.io import write_rows
+from trueneg.pu.detector import FalseNegativeEstimate
+from trueneg.validation import check_range
+
+UNIFORM_SHARE = 0.2  # of the design's probability within the focus, spread uniformly over it
+FOCUS_SHARE = 0.85  # of the draws that go to the focus (top-k candidates and emitted negatives)
+MIN_JUDGED = 30  # judged pairs below which no interval is given
+DEFAULT_LEVEL = 0.9
+VERIFY_FIELDS = ("query_id", "doc_id", "query", "document", "positives", "probability", "inclusion_probability",
+                 "draws", "rank", "sample_id", "judgment", "judge")  # fmt: skip
+
+
+@dataclass
+class Frame:
+    """The unlabeled pool pairs a verification sample is drawn from, and the detector's probability of each."""
+
+    rows: np.ndarray  # query row in the pool
+    cols: np.ndarray  # candidate column in the pool
+    query_ids: list[str]
+    doc_ids: list[str]
+    probability: np.ndarray
+    rank: np.ndarray  # rank among the query's unlabeled-or-negative candidates (0 = hardest)
+    sample_key: str  # a digest of the frame (data, pool and detector), for files from another run
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def mask(self, pool_mask: np.ndarray) -> np.ndarray:
+        """The frame pairs inside a ``(Q, K)`` pool mask."""
+        return pool_mask[self.rows, self.cols]
+
+    def index(self) -> dict[tuple[str, str], int]:
+        """(query id, doc id) -> frame position."""
+        return {key: i for i, key in enumerate(zip(self.query_ids, self.doc_ids))}
+
+
+def frame_of(data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimate, depth: int) -> Frame:
+    """The frame of ``pool``: its unlabeled candidates of rank below ``depth``, with ``est``'s probabilities."""
+    valid = pool.candidates >= 0
+    judged = member_of(pool.candidates, pool.judged_negatives) & valid
+    rank = np.cumsum(valid & ~est.labeled, axis=1) - 1
+    unlabeled = valid & ~est.labeled & ~judged & (rank < depth)
+    rows, cols = np.nonzero(unlabeled)
+    p = np.clip(np.nan_to_num(est.probability[rows, cols], nan=0.0), 0.0, 1.0)
+    query_ids = [pool.query_ids[r] for r in rows.tolist()]
+    doc_ids = [data.doc_ids[d] for d in pool.candidates[rows, cols].tolist()]
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update("\x1f".join(query_ids).encode())
+    digest.update("\x1e".join(doc_ids).encode())
+    digest.update(np.round(p, 6).tobytes())
+    return Frame(rows, cols, query_ids, doc_ids, p, rank[rows, cols], digest.hexdigest())
+
+
+@dataclass
+class Draws:
+    """A with-replacement sample: the distinct frame positions drawn, how often, and their draw probability."""
+
+    index: np.ndarray  # distinct frame positions, in the order first drawn
+    count: np.ndarray  # draws of each
+    q: np.ndarray  # the per-draw probability of each
+
+
+def design_probabilities(
+    p: np.ndarray, focus: np.ndarray | None = None, uniform_share: float = UNIFORM_SHARE
+) -> np.ndarray:
+    """The per-draw probabilities of the design (module docstring); they sum to 1.
+
+    ``focus`` (a frame mask: the pairs the estimates are about, the top-k candidates and the emitted
+    negatives) gets :data:`FOCUS_SHARE` of the draws; the rest of the frame keeps the remainder,
+    spread uniformly, so every pair can be drawn.
+    """
+    p = np.clip(p, 0, 1)
+    spread = np.sqrt(p * (1 - p)) + 1e-3
+    focus = np.ones(len(p), dtype=bool) if focus is None or not focus.any() else focus
+    inside = np.where(focus, (1 - uniform_share) * spread / spread[focus].sum() + uniform_share / focus.sum(), 0.0)
+    share = FOCUS_SHARE if not focus.all() else 1.0
+    return share * inside + (1 - share) / len(p)
+
+
+def draw_design(
+    p: np.ndarray, n: int, seed: int = 0, focus: np.ndarray | None = None, uniform_share: float = UNIFORM_SHARE
+) -> Draws:
+    """Draw with replacement by :func:`design_probabilities` until ``n`` distinct pairs are drawn (seeded)."""
+    check_range("n", n, low=1, integer=True)
+    if n > len(p):
+        raise ValueError(f"a verification sample of {n} pairs asked, but the candidate pool holds {len(p)} unlabeled")
+    q = design_probabilities(p, focus, uniform_share)
+    rng = np.random.default_rng(seed)
+    drawn: list[np.ndarray] = []
+    distinct = 0
+    while distinct < n:
+        drawn.append(rng.choice(len(p), size=max(n, 64), p=q))
+        sequence = np.concatenate(drawn)
+        _, first = np.unique(sequence, return_index=True)
+        distinct = len(first)
+    order = np.sort(first)  # first draws, in draw order
+    stop = order[n - 1] + 1  # the draw that brought the n-th distinct pair
+    sequence = sequence[:stop]
+    index = sequence[np.sort(np.unique(sequence, return_index=True)[1])]
+    count = np.bincount(sequence, minlength=len(p))[index]
+    return Draws(index, count, q[index])
+
+
+@dataclass
+class TotalEstimate:
+    """An estimated count of missing positives in a subset of the frame, with its standard error."""
+
+    total: float
+    se: float
+    size: int  # pairs in the subset
+    judged: int  # judged draws
+    lam: float
+
+    def rate(self, level: float) -> dict[str, float]:
+        """The subset's false-negative rate with a t-interval of ``level``, clipped to [0, 1]."""
+        if self.size == 0:
+            return {"estimated_fn_rate": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+        half = float(stats.t.ppf((1 + level) / 2, max(self.judged - 1, 1))) * self.se
+        clip = lambda v: round(float(min(max(v / self.size, 0.0), 1.0)), 5)  # noqa: E731
+        return {"estimated_fn_rate": clip(self.total), "ci_low": clip(self.total - half),
+                "ci_high": clip(self.total + half)}  # fmt: skip
+
+
+def estimate_total(
+    p: np.ndarray, index: np.ndarray, q: np.ndarray, y: np.ndarray, subset: np.ndarray, count: np.ndarray | None = None
+) -> TotalEstimate:
+    """Missing positives in ``subset`` (a frame mask) from judged draws ``index`` (``y`` 0/1, ``q``, ``count``).
+
+    The difference estimator of the module docstring with the variance-minimizing ``λ`` in [0, 1].
+    """
+    count = np.ones(len(index), dtype=np.int64) if count is None else count
+    expand = np.repeat(np.arange(len(index)), count)  # one term per draw
+    inside = subset[index][expand]
+    a = np.where(inside, y[expand] / q[expand], 0.0)
+    b = np.where(inside, p[index][expand] / q[expand], 0.0)
+    m = len(expand)
+    lam = 0.0
+    if m > 1 and b.var() > 0:
+        lam = float(np.clip(np.cov(a, b)[0, 1] / b.var(ddof=1), 0.0, 1.0))
+    terms = a - lam * b
+    total = lam * float(p[subset].sum()) + float(terms.mean())
+    se = float(terms.std(ddof=1) / np.sqrt(m)) if m > 1 else float("inf")
+    return TotalEstimate(total, se, int(subset.sum()), m, lam)
+
+
+def sample_rows(
+    data: RetrievalData, pool: CandidatePool, frame: Frame, n: int, seed: int = 0, focus: np.ndarray | None = None
+) -> list[dict[str, Any]]:
+    """The rows of ``verify.jsonl``: ``n`` distinct frame pairs drawn by the design, ``judgment`` empty."""
+    draws = draw_design(frame.probability, n, seed, focus)
+    sample_id = f"{frame.sample_key}-{seed}-{n}"
+    positives = [[data.doc_texts[d] for d in row[row >= 0]] for row in pool.positives]
+    out = []
+    for position, count, q in zip(draws.index.tolist(), draws.count.tolist(), draws.q.tolist()):
+        r, c = int(frame.rows[position]), int(frame.cols[position])
+        out.append({
+            "query_id": frame.query_ids[position],
+            "doc_id": frame.doc_ids[position],
+            "query": pool.query_texts[r],
+            "document": data.doc_texts[pool.candidates[r, c]],
+            "positives": positives[r],
+            "probability": round(float(frame.probability[position]), 6),
+            "inclusion_probability": q,
+            "draws": count,
+            "rank": int(frame.rank[position]) + 1,
+            "sample_id": sample_id,
+            "judgment": None,
+            "judge": None,
+        })  # fmt: skip
+    return out
+
+
+def write_sample(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Write the verification rows as JSON Lines, atomically."""
+    write_rows(path, rows)
+    return Path(path)
+
+
+@dataclass
+class Judgments:
+    """The judged rows of a verification file, validated."""
+
+    path: Path
+    query_ids: list[str]
+    doc_ids: list[str]
+    probability: np.ndarray
+    q: np.ndarray
+    count: np.ndarray
+    y: np.ndarray  # 0/1 of the judged rows
+    sample_id: str
+    rows: int  # rows in the file, judged or not
+
+    @property
+    def judged(self) -> int:
+        return len(self.y)
+
+
+def _judgment(path: Path, number: int, value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return float(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return float(value.strip())
+    raise DataError(f"{path}:{number}: field 'judgment' must be 1 (relevant), 0 (not relevant) or empty, got {value!r}")
+
+
+def read_judgments(path: str | os.PathLike) -> Judgments:
+    """Read a filled ``verify.jsonl`` (or a CSV/Parquet with the same columns); errors name file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such judgments file")
+    keep: dict[str, list[Any]] = {k: [] for k in ("query_id", "doc_id", "probability", "q", "count", "y")}
+    sample_ids: set[str] = set()
+    seen: dict[tuple[str, str], int] = {}
+    rows = 0
+    for number, record in read_table(path):
+        rows += 1
+        for name in ("query_id", "doc_id", "probability", "inclusion_probability", "draws", "sample_id"):
+            if record.get(name) in (None, ""):
+                raise DataError(f"{path}:{number}: missing field {name!r} (is this a trueneg verify.jsonl?)")
+        key = (str(record["query_id"]).strip(), str(record["doc_id"]).strip())
+        if key in seen:
+            raise DataError(f"{path}:{number}: query {key[0]!r} and document {key[1]!r} again (line {seen[key]})")
+        seen[key] = number
+        sample_ids.add(str(record["sample_id"]))
+        try:
+            q, draws, prob = float(record["inclusion_probability"]), int(record["draws"]), float(record["probability"])
+        except (TypeError, ValueError):
+            raise DataError(
+                f"{path}:{number}: fields 'inclusion_probability', 'draws', 'probability' must be numbers"
+            ) from None
+        if not (0 < q <= 1) or draws < 1:
+            raise DataError(f"{path}:{number}: field 'inclusion_probability' must be in (0, 1] and 'draws' >= 1")
+        value = _judgment(path, number, record.get("judgment"))
+        if value is None:
+            continue
+        for name, v in zip(keep, (key[0], key[1], prob, q, draws, value)):
+            keep[name].append(v)
+    if len(sample_ids) > 1:
+        raise DataError(f"{path}: rows of {len(sample_ids)} different samples ({', '.join(sorted(sample_ids))}); "
+                        "judge one verify.jsonl at a time")  # fmt: skip
+    if not sample_ids:
+        raise DataError(f"{path}: no rows")
+    return Judgments(path, keep["query_id"], keep["doc_id"], np.array(keep["probability"]), np.array(keep["q"]),
+                     np.array(keep["count"], dtype=np.int64), np.array(keep["y"]), sample_ids.pop(), rows)  # fmt: skip
+
+
+def match(judgments: Judgments, frame: Frame, seed: int) -> np.ndarray:
+    """Frame positions of the judged rows; an error names the file when it is from another run or sample."""
+    expected = f"{frame.sample_key}-{seed}-"
+    if not judgments.sample_id.startswith(expected):
+        raise DataError(
+            f"{judgments.path}: sample {judgments.sample_id!r} was not drawn from this data, model and seed (this "
+            f"run's frame is {expected}N): audit with the same data, --model, --depth and --seed as the --verify run"
+        )
+    index = frame.index()
+    positions = np.array([index.get(key, -1) for key in zip(judgments.query_ids, judgments.doc_ids)], dtype=np.int64)
+    if (positions < 0).any():
+        bad = int(np.flatnonzero(positions < 0)[0])
+        raise DataError(f"{judgments.path}: query {judgments.query_ids[bad]!r} and document {judgments.doc_ids[bad]!r} "
+                        "are not in the verification frame of this run")  # fmt: skip
+    return positions
+
+
+def check_enough(judgments: Judgments) -> None:
+    """Refuse fewer than :data:`MIN_JUDGED` judged rows, saying how many more are needed."""
+    if judgments.judged < MIN_JUDGED:
+        raise DataError(
+            f"{judgments.path}: {judgments.judged} of {judgments.rows} rows are judged; an interval needs at least "
+            f"{MIN_JUDGED} ({MIN_JUDGED - judgments.judged} more): fill 'judgment' with 1 or 0"
+        )
+
+
+def verified_block(
+    judgments: Judgments,
+    frame: Frame,
+    positions: np.ndarray,
+    subsets: dict[str, np.ndarray],
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Any]:
+    """``audit.json["verified"]``: for each named frame subset, the verified rate with its interval."""
+    check_enough(judgments)
+    out: dict[str, Any] = {"judged": judgments.judged, "level": level, "file": str(judgments.path)}
+    for name, subset in subsets.items():
+        est = estimate_total(frame.probability, positions, judgments.q, judgments.y, subset, judgments.count)
+        out[name] = {**est.rate(level), "pairs": est.size, "expected_missing_positives": round(est.total, 2),
+                     "lambda": round(est.lam, 3)}  # fmt: skip
+    return out
+
+
+@dataclass
+class Calibration:
+    """Detector probabilities recalibrated on a judged sample, and the relabel threshold its precision allows."""
+
+    points: np.ndarray  # isotonic knots: probability -> calibrated
+    values: np.ndarray
+    judged: int
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (NaN stays NaN)."""
+        return np.where(np.isnan(p), np.nan, np.interp(np.nan_to_num(p), self.points, self.values))
+
+    def to_dict(self) -> dict[str, Any]:
+        grid = np.linspace(0, 1, 11)
+        return {"judged": self.judged, "calibrated_at": {f"{g:.1f}": round(float(v), 4) for g, v in
+                                                         zip(grid, self(grid))}}  # fmt: skip
+
+
+def calibrate(judgments: Judgments) -> Calibration:
+    """Isotonic regression of the judgments on the detector's probability, weighted by the design (``draws / q``)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    check_enough(judgments)
+    weight = judgments.count / judgments.q
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    iso.fit(judgments.probability, judgments.y, sample_weight=weight)
+    points = np.r_[0.0, iso.X_thresholds_, 1.0]
+    values = np.r_[iso.y_thresholds_[0], iso.y_thresholds_, iso.y_thresholds_[-1]]
+    return Calibration(points, values, judgments.judged)
+
+
+def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int = 10) -> dict[str, Any]:
+    """The lowest probability threshold whose estimated precision (design-weighted) meets ``target``.
+
+    Precision of "probability >= t" is ``Σ y/q / Σ 1/q`` over the judged draws above ``t`` (at least
+    ``min_pairs`` of them). Returns the threshold (None where none qualifies) and each tried one.
+    """
+    check_range("target", target, low=0.0, high=1.0, low_open=True)
+    weight = judgments.count / judgments.q
+    order = np.argsort(-judgments.probability, kind="stable")
+    p, y, w = judgments.probability[order], judgments.y[order], weight[order]
+    precision = np.cumsum(w * y) / np.cumsum(w)
+    ok = (np.arange(1, len(p) + 1) >= min_pairs) & (precision >= target)
+    # a threshold must not split tied probabilities
+    last_of_tie = np.r_[p[1:] != p[:-1], True]
+    ok &= last_of_tie
+    if not ok.any():
+        best = float(precision[min_pairs - 1:].max()) if len(p) >= min_pairs else None
+        return {"threshold": None, "target": target, "best_precision": None if best is None else round(best, 4),
+                "pairs_above": 0}  # fmt: skip
+    i = int(np.flatnonzero(ok)[-1])
+    return {"threshold": round(float(p[i]), 6), "target": target, "precision": round(float(precision[i]), 4),
+            "pairs_above": i + 1}  # fmt: skip
+
+
+def judged_labels(data: RetrievalData, judgments: Judgments) -> RetrievalData:
+    """``data`` with the judged pairs as labels: judged relevant -> positive (grade 1), not -> judged negative (0)."""
+    import dataclasses
+
+    qrels = {q: dict(d) for q, d in data.qrels.items()}
+    known_q, known_d = set(data.query_ids), set(data.doc_ids)
+    for qid, did, y in zip(judgments.query_ids, judgments.doc_ids, judgments.y.tolist()):
+        if qid not in known_q or did not in known_d:
+            raise DataError(f"{judgments.path}: query {qid!r} or document {did!r} is not in {data.source}: the file is "
+                            "from another dataset")  # fmt: skip
+        if qrels.get(qid, {}).get(did, 0) > 0:
+            continue  # already a positive
+        qrels.setdefault(qid, {})[did] = 1 if y else 0
+    return dataclasses.replace(data, qrels=qrels)
+
+
+def summary_json(block: dict[str, Any]) -> str:
+    """One line of the verified block (for logs)."""
+    return json.dumps({k: v for k, v in block.items() if k != "file"})
+
