@@ -14,7 +14,7 @@ For each budget (50, 100, 200, 400 judgments) and each of 20 seeded draws:
   error, width;
 - a uniform random sample of the same budget from the top-10 candidates (sample mean, t-interval)
   is the reference for the width: what the detector earns;
-- at 200 judgments, mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
+- at 200 judgments (5 seeded samples), mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
   labels, probabilities recalibrated on the sample) with ``--max-fn-rate 0.05``: the realized
   false-negative rate of the emitted negatives against the truth, beside the same without judgments;
   and with ``--fn-action relabel``: the realized precision of the relabeled pairs (or nothing relabeled).
@@ -41,12 +41,13 @@ from trueneg.data import load_beir, sparse_labels
 from trueneg.io import write_rows
 from trueneg.mining import MiningConfig, mine_negatives, mine_pool
 from trueneg.pu import estimate_false_negatives
-from trueneg.pu.verify import draw_design, estimate_total, frame_of, sample_rows
+from trueneg.pu.verify import EMITTED_SHARE, TOP_SHARE, draw_design, estimate_total, frame_of, sample_rows
 
 COLLECTIONS = ("cisi", "cacm", "npl")
 KEEPS = (0.25, 1)
 BUDGETS = (50, 100, 200, 400)
 DRAWS = 20
+MINING_DRAWS = 5  # each is two mining runs with a detector fit: the costly part
 LEVEL = 0.9
 TOP_K = 10
 
@@ -63,7 +64,7 @@ def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
     frame = frame_of(train, pool, est, cfg.depth)
     truth = np.array([d in hidden.get(q, ()) for q, d in zip(frame.query_ids, frame.doc_ids)], dtype=float)
     top, in_emitted = frame.rank < TOP_K, frame.mask(emitted)
-    focus = top | in_emitted
+    focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]  # as trueneg audit --verify draws
     true_rate = float(truth[top].mean())
     model_rate = float(frame.probability[top].mean())
     t90 = lambda m: stats.t.ppf((1 + LEVEL) / 2, max(m - 1, 1))  # noqa: E731
@@ -109,7 +110,7 @@ def calibrated_mining(train, hidden, pool, frame, truth, focus, encoder, quick: 
     guess_precision = sum(d in hidden.get(q, ()) for q, d in guessed) / max(len(guessed), 1)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for draw in range(DRAWS if not quick else 3):
+        for draw in range(MINING_DRAWS if not quick else 3):
             rows = sample_rows(train, pool, frame, 200, seed=draw, focus=focus)
             for row in rows:
                 row["judgment"] = int(row["doc_id"] in hidden.get(row["query_id"], ()))

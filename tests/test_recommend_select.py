@@ -108,7 +108,8 @@ def test_bad_input_says_what_is_short() -> None:
 def test_cli_reports_the_choice(movielens: Interactions, tmp_path) -> None:
     small = tmp_path / "log.csv"
     keep = movielens.users < 200
-    small.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in zip(movielens.users[keep], movielens.items[keep])))
+    pairs = zip(movielens.users[keep], movielens.items[keep])
+    small.write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in pairs))
     out = CliRunner().invoke(app, ["recommend", "train", str(small), "--model", "ease", "--split", "random", "--json",
                                    "-q", "-o", str(tmp_path / "ease.npz")])  # fmt: skip
     assert out.exit_code == 0, out.output

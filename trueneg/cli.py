@@ -704,6 +704,46 @@ def demo(
             err.print(f"  negative ({score:.3f}): {text[:110]}...")
 
 
+@app.command()
+def judge(
+    sample: Path = typer.Argument(..., help="A verify.jsonl written by trueneg audit --verify."),
+    port: int = typer.Option(0, help="Port of the local page on 127.0.0.1 [default: a free one]."),
+    judge_spec: list[str] | None = typer.Option(
+        None, "--judge", help="Fill by machine instead: cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL "
+        "(repeatable: a cascade)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --judge: judge every row, not only empty ones."),
+    as_json: bool = typer.Option(False, "--json", help="With --judge: print the summary as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or loading messages."),
+) -> None:
+    """Judge a verification sample: a local page (keys 1/0/s/b, saved as you go, resumes) or a judge model."""
+    _silence(quiet)
+    from trueneg import signals
+    from trueneg.audit.judge_page import judge_file, load_sample, serve
+    from trueneg.data import DataError
+
+    try:
+        if judge_spec:
+            summary = judge_file(sample, _judges(judge_spec), overwrite=overwrite)
+            _print_mapping("trueneg judge", summary, as_json)
+            return
+        load_sample(sample)
+        server = serve(sample, port)
+    except (DataError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    err.print(f"judging {sample} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop; every judgment "
+              "is saved as it is made)", highlight=False)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        signals.acknowledge()  # stopping the page is its normal end
+    finally:
+        server.server_close()
+    state = load_sample(sample)
+    judged = sum(r.get("judgment") in (0, 1) for r in state)
+    err.print(f"stopped: {judged} of {len(state)} rows judged, saved in {sample}")
+
+
 recommend_app = typer.Typer(
     no_args_is_help=True,
     help="Implicit feedback (user-item logs): an item never interacted with is unlabeled.",

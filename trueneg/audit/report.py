@@ -28,7 +28,7 @@ from trueneg.io import atomic_path, check_writable, write_json, write_rows
 from trueneg.mining.result import MiningResult
 from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
-from trueneg.pu.verify import write_sample
+from trueneg.pu.verify import check_enough, read_judgments, write_sample
 
 
 @dataclass
@@ -119,6 +119,8 @@ def audit(
 
     settings = pop_encoder_settings(options)
     cfg = AuditConfig.build(config, **options)
+    if judgments is not None:  # the file's own faults before any work
+        check_enough(read_judgments(judgments))
     encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="audit")
     pool = retrieve_candidates(
         data, encoder, depth=cfg.depth, retriever=cfg.retriever, cache_dir=cache_dir, show_progress=show_progress
@@ -303,6 +305,22 @@ def _detector_html(detector: dict[str, Any] | None) -> str:
     )
 
 
+def _verified_html(s: dict[str, Any]) -> str:
+    """The verified figures (judged sample), or how to get them."""
+    v = s.get("verified")
+    if not v:
+        step = ("a verification sample is in <code>verify.jsonl</code>: judge it (1 relevant, 0 not), then rerun "
+                "with <code>--judgments verify.jsonl</code>" if s.get("verification") else
+                "rerun with <code>--verify 200</code> and judge the sample for a verified figure")  # fmt: skip
+        return f"<p><b>Not verified.</b> The figures below rest on the PU assumption; {step}.</p>"
+    m = v["mining"]
+    return f"""<div class="cards"><div class="card" id="verified"><div><b>Verified</b> by {v["judged"]} judgments:
+false-negative rate in the top {s["top_k"]}</div><div class="v">{100 * v["estimated_fn_rate"]:.1f}%</div>
+<div>{100 * v["level"]:.0f}% interval {100 * v["ci_low"]:.1f}% – {100 * v["ci_high"]:.1f}%</div></div>
+<div class="card"><div><b>Verified</b>: emitted negatives</div><div class="v">{100 * m["estimated_fn_rate"]:.1f}%</div>
+<div>interval {100 * m["ci_low"]:.1f}% – {100 * m["ci_high"]:.1f}%</div></div></div>"""
+
+
 def render_html(result: AuditResult) -> str:
     """The self-contained HTML report."""
     s = result.summary
@@ -333,10 +351,12 @@ img {{ max-width: 100%; }}
 <h1>trueneg audit</h1>
 <p>Data <code>{esc(str(s["source"]))}</code>: {s["queries"]} queries with {s["labeled_positives"]} labeled positives;
 {s["depth"]} candidates per query from <code>{retrieval}</code>; estimator {esc(s["estimator"])}.</p>
+{_verified_html(s)}
 <div class="cards">
 <div class="card"><div>Estimated false-negative rate in the top {s["top_k"]} unlabeled candidates</div>
 <div class="v" id="fn-rate">{100 * s["estimated_fn_rate"]:.1f}%</div>
-<div>95% interval {100 * s["ci_low"]:.1f}% – {100 * s["ci_high"]:.1f}%</div></div>
+<div>95% interval {100 * s["ci_low"]:.1f}% – {100 * s["ci_high"]:.1f}%</div>
+<div><small>model-based: rests on the PU assumption, not verified</small></div></div>
 <div class="card"><div>Expected missing positives per query (top {s["top_k"]})</div>
 <div class="v">{s["expected_fn_per_query_top_k"]:.2f}</div>
 <div>{s["expected_missing_positives_in_pool"]:.0f} in the whole pool</div></div>

@@ -15,7 +15,16 @@ import numpy as np
 from trueneg.candidates.pool import CandidatePool
 from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.pu.detector import FalseNegativeEstimate
-from trueneg.pu.verify import frame_of, match, read_judgments, sample_rows, verified_block
+from trueneg.pu.verify import (
+    EMITTED_SHARE,
+    TOP_SHARE,
+    check_enough,
+    frame_of,
+    match,
+    read_judgments,
+    sample_rows,
+    verified_block,
+)
 
 
 def verify_audit(
@@ -38,12 +47,14 @@ def verify_audit(
     top, in_emitted = frame.rank < config.top_k, frame.mask(emitted)
     rows = None
     if config.verify:
-        rows = sample_rows(data, pool, frame, config.verify, config.seed, focus=top | in_emitted)
+        focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]
+        rows = sample_rows(data, pool, frame, config.verify, config.seed, focus=focus)
         summary["verification"] = {"rows": len(rows), "sample_id": rows[0]["sample_id"], "file": "verify.jsonl",
                                    "frame_pairs": len(frame)}  # fmt: skip
     if judgments is None:
         return rows
     read = read_judgments(judgments)
+    check_enough(read)
     positions = match(read, frame, config.seed)
     block = verified_block(read, frame, positions, {"top_k": top, "pool": np.ones(len(frame), bool),
                                                     "mining": in_emitted}, config.level)  # fmt: skip

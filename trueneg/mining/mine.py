@@ -139,15 +139,22 @@ def mine_negatives(
     encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="mine_negatives")
     verification = None
     if judgments is not None:
-        data, cfg, verification = _with_judgments(data, cfg, judgments)
+        if cfg.retriever == "sparse":
+            raise ValueError("judgments (--judgments) need the dense or hybrid retriever: the judged pairs are scored "
+                             "by the embeddings")  # fmt: skip
+        cfg, verification = _verification(cfg, judgments)
     if pool is None:
         pool = retrieve_candidates(
             data, encoder, depth=cfg.window[1], retriever=cfg.retriever, cache_dir=cache_dir,
             show_progress=show_progress,
         )  # fmt: skip
-    if verification is not None and fn_estimate is None and (cfg.detects or judges):
-        raw = estimate_false_negatives(pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed)
-        fn_estimate = verification.pop("calibration")(raw)
+    if verification is not None:
+        # the detector reads the labels as the audit that drew the sample did, so its probabilities are on the
+        # scale the judgments calibrate; then the judged pairs become labels
+        raw = fn_estimate or estimate_false_negatives(
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
+        )
+        data, pool, fn_estimate = _judged(data, pool, raw, verification)
     result = mine_pool(
         data, pool, cfg, teacher=teacher, fn_detector=fn_detector, fn_estimate=fn_estimate, fn_cutoff=fn_cutoff,
         judges=judges, judgments_file=judgments_file, batch_size=getattr(encoder, "batch_size", 32),
@@ -163,15 +170,13 @@ def mine_negatives(
     return result
 
 
-def _with_judgments(
-    data: RetrievalData, cfg: MiningConfig, judgments: str | os.PathLike
-) -> tuple[RetrievalData, MiningConfig, dict[str, Any]]:
-    """The data with the judged pairs as labels, the config with the verified relabel threshold, and the
-    calibration (a callable on estimates, under ``"calibration"``) with what to report."""
-    from trueneg.pu.verify import calibrate, judged_labels, read_judgments, relabel_threshold
+def _verification(cfg: MiningConfig, judgments: str | os.PathLike) -> tuple[MiningConfig, dict[str, Any]]:
+    """Read and check a filled ``verify.jsonl``; the config with the verified relabel threshold; what to report
+    (and, under the private keys, the judgments and the calibration)."""
+    from trueneg.pu.verify import calibrate, read_judgments, relabel_threshold
 
     read = read_judgments(judgments)
-    calibration = calibrate(read)
+    calibration = calibrate(read)  # refuses too few judgments, saying how many more
     info: dict[str, Any] = {
         "file": str(read.path), "judged": read.judged, "judged_relevant": int(read.y.sum()),
         **calibration.to_dict(),
@@ -187,15 +192,31 @@ def _with_judgments(
             )
         else:
             cfg = cfg.replace(relabel_probability=float(calibration(np.array([pick["threshold"]]))[0]))
+    info["_judgments"], info["_calibration"] = read, calibration
+    return cfg, info
 
-    def calibrated(est: FalseNegativeEstimate) -> FalseNegativeEstimate:
-        return dataclasses.replace(
-            est, probability=calibration(est.probability), probability_low=calibration(est.probability_low),
-            probability_high=calibration(est.probability_high),
-        )  # fmt: skip
 
-    info["calibration"] = calibrated
-    return judged_labels(data, read), cfg, info
+def _judged(
+    data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimate, info: dict[str, Any]
+) -> tuple[RetrievalData, CandidatePool, FalseNegativeEstimate]:
+    """The data, pool and calibrated estimate with the judged pairs as labels (positives, judged negatives)."""
+    from trueneg.candidates.dense import pair_scores
+    from trueneg.candidates.pool import judged_sets, member_of, positive_pairs
+    from trueneg.pu.verify import judged_labels
+
+    judged, calibration = info.pop("_judgments"), info.pop("_calibration")
+    data = judged_labels(data, judged)
+    positives, negatives = judged_sets(data, pool.query_ids)
+    pos_q, pos_d = positive_pairs(positives)
+    pos_scores = pair_scores(pool.query_vectors, pool.doc_vectors, pos_q, pos_d)
+    pool = dataclasses.replace(pool, positives=positives, judged_negatives=negatives, positive_query=pos_q,
+                               positive_doc=pos_d, positive_scores=pos_scores)  # fmt: skip
+    labeled = member_of(pool.candidates, positives) & (pool.candidates >= 0)
+    calibrated = [np.where(labeled, np.nan, calibration(p)) for p in
+                  (est.probability, est.probability_low, est.probability_high)]  # fmt: skip
+    est = dataclasses.replace(est, probability=calibrated[0], probability_low=calibrated[1],
+                              probability_high=calibrated[2], labeled=labeled)  # fmt: skip
+    return data, pool, est
 
 
 @dataclass

@@ -7,13 +7,13 @@ pair:
 
 - **The frame** is every unlabeled candidate of the audit's pool (not a labeled positive, not a
   judged negative, within the audit's depth), with the detector's probability ``p``.
-- **The design** draws pairs with replacement. 85% of the draws go to the *focus*, the pairs the
-  estimates are about (each query's top-k unlabeled candidates and the negatives the assessed
-  mining configuration emits), with probabilities ``∝ (1 − u)·√(p(1−p)) / Σ + u / N_focus``: most
-  judgments go where the detector is unsure (where a judgment reduces the interval most), and a
-  uniform share ``u`` (default 0.2) keeps every pair's probability away from zero, so the estimate
-  stays valid however wrong the detector is. The other 15% are uniform over the whole frame (the
-  pool-wide count). Drawing stops once ``n`` distinct pairs are
+- **The design** draws pairs with replacement. 70% of the draws go to each query's top-k unlabeled
+  candidates and 20% to the negatives the assessed mining configuration emits (the pairs the
+  estimates are about), within each with probabilities ``∝ (1 − u)·√(p(1−p)) / Σ + u / N_subset``:
+  judgments go where the detector is unsure (where a judgment reduces the interval most), and the
+  uniform share ``u`` (0.5) keeps every pair's probability at least half the uniform one, which
+  bounds the weights, so the estimate and its interval stay valid however wrong the detector is.
+  The last 10% are uniform over the whole frame (the pool-wide count). Drawing stops once ``n`` distinct pairs are
   drawn; a pair drawn twice is judged once and counted twice.
 - **The estimator** (a difference / prediction-powered estimator under a with-replacement design,
   as in active statistical inference): the number of missing positives in a subset ``D`` of the
@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,8 @@ from trueneg.io import write_rows
 from trueneg.pu.detector import FalseNegativeEstimate
 from trueneg.validation import check_range
 
-UNIFORM_SHARE = 0.2  # of the design's probability within the focus, spread uniformly over it
-FOCUS_SHARE = 0.85  # of the draws that go to the focus (top-k candidates and emitted negatives)
+UNIFORM_SHARE = 0.5  # of a subset's draws spread uniformly over it (the rest follow the detector's uncertainty)
+TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives
 MIN_JUDGED = 30  # judged pairs below which no interval is given
 DEFAULT_LEVEL = 0.9
 VERIFY_FIELDS = ("query_id", "doc_id", "query", "document", "positives", "probability", "inclusion_probability",
@@ -118,24 +119,30 @@ class Draws:
 
 
 def design_probabilities(
-    p: np.ndarray, focus: np.ndarray | None = None, uniform_share: float = UNIFORM_SHARE
+    p: np.ndarray, focus: Sequence[tuple[np.ndarray, float]] = (), uniform_share: float = UNIFORM_SHARE
 ) -> np.ndarray:
     """The per-draw probabilities of the design (module docstring); they sum to 1.
 
-    ``focus`` (a frame mask: the pairs the estimates are about, the top-k candidates and the emitted
-    negatives) gets :data:`FOCUS_SHARE` of the draws; the rest of the frame keeps the remainder,
-    spread uniformly, so every pair can be drawn.
+    ``focus``: (frame mask, share of the draws) per subset the estimates are about (the top-k
+    candidates, the emitted negatives); within each, the probabilities follow the detector's
+    uncertainty with a uniform share. What the shares leave is spread uniformly over the whole frame,
+    so every pair can be drawn.
     """
     p = np.clip(p, 0, 1)
     spread = np.sqrt(p * (1 - p)) + 1e-3
-    focus = np.ones(len(p), dtype=bool) if focus is None or not focus.any() else focus
-    inside = np.where(focus, (1 - uniform_share) * spread / spread[focus].sum() + uniform_share / focus.sum(), 0.0)
-    share = FOCUS_SHARE if not focus.all() else 1.0
-    return share * inside + (1 - share) / len(p)
+    out = np.zeros(len(p))
+    left = 1.0
+    for mask, share in focus:
+        if not mask.any():
+            continue
+        out += share * np.where(mask, (1 - uniform_share) * spread / spread[mask].sum() + uniform_share / mask.sum(), 0)
+        left -= share
+    return out + left / len(p)
 
 
 def draw_design(
-    p: np.ndarray, n: int, seed: int = 0, focus: np.ndarray | None = None, uniform_share: float = UNIFORM_SHARE
+    p: np.ndarray, n: int, seed: int = 0, focus: Sequence[tuple[np.ndarray, float]] = (),
+    uniform_share: float = UNIFORM_SHARE,
 ) -> Draws:
     """Draw with replacement by :func:`design_probabilities` until ``n`` distinct pairs are drawn (seeded)."""
     check_range("n", n, low=1, integer=True)
@@ -201,7 +208,8 @@ def estimate_total(
 
 
 def sample_rows(
-    data: RetrievalData, pool: CandidatePool, frame: Frame, n: int, seed: int = 0, focus: np.ndarray | None = None
+    data: RetrievalData, pool: CandidatePool, frame: Frame, n: int, seed: int = 0,
+    focus: Sequence[tuple[np.ndarray, float]] = (),
 ) -> list[dict[str, Any]]:
     """The rows of ``verify.jsonl``: ``n`` distinct frame pairs drawn by the design, ``judgment`` empty."""
     draws = draw_design(frame.probability, n, seed, focus)
@@ -399,7 +407,7 @@ def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int 
         return {"threshold": None, "target": target, "best_precision": None if best is None else round(best, 4),
                 "pairs_above": 0}  # fmt: skip
     i = int(np.flatnonzero(ok)[-1])
-    return {"threshold": round(float(p[i]), 6), "target": target, "precision": round(float(precision[i]), 4),
+    return {"threshold": float(p[i]), "target": target, "precision": round(float(precision[i]), 4),
             "pairs_above": i + 1}  # fmt: skip
 
 
