@@ -283,3 +283,14 @@ def test_full_disk_keeps_the_old_output(work: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "negs.jsonl: cannot write it: the file exceeds the size this system allows" in " ".join(proc.stderr.split())
     assert snapshot(work) == before
+
+
+def test_a_missing_extra_names_it_with_its_brackets(work: Path, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    result = runner.invoke(app, ["mine", "data", "-o", "out.jsonl", "--backend", "onnx-int8"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "needs the 'fast' extra: pip install 'trueneg[fast]'" in " ".join(result.output.split())
+    assert not (work / "out.jsonl").exists()

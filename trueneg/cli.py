@@ -111,7 +111,10 @@ def _silence(quiet: bool) -> None:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: "pip install 'trueneg[train]'" must keep its brackets, which rich reads as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -353,7 +356,7 @@ def mine(
                 index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, target_recall=target_recall,
                 engine=engine or SCALE.engine, ray_workers=ray_workers,
             )  # fmt: skip
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         _fail(str(exc))
     columns = _columns(query_column, positive_column, negative_column, label_column)
     _run_mine(
@@ -452,7 +455,7 @@ def audit(
         else:
             result = run_audit(loaded, encoder, config, judgments=judgments, **common)
         written = result.write(output_dir)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(str(exc))
     s = result.summary
     if as_json:
@@ -658,7 +661,7 @@ def evaluate_model(
         result = evaluate(
             loaded, encoder, depth=depth, cache_dir=False if no_cache else cache_dir, show_progress=not quiet
         )
-    except (DataError, ValueError, FileNotFoundError, OSError) as exc:
+    except (DataError, ValueError, FileNotFoundError, OSError, ImportError) as exc:
         _fail(str(exc))
     payload = result.to_dict()
     if not per_query:
@@ -690,7 +693,7 @@ def demo(
     _silence(quiet)
     try:
         encoder = SentenceTransformerEncoder(backend=backend, show_progress=not quiet)
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         _fail(str(exc))
     config = MiningConfig(num_negatives=10, perc_pos=0.95)
     _run_mine(DEMO_DIR, output, "train", None, False, None, as_json, encoder, config, show_progress=not quiet)

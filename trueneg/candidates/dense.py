@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from trueneg import signals
+
 
 def dense_search(
     query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int, batch_size: int = 4096, show_progress: bool = False
@@ -28,6 +30,7 @@ def dense_search(
     scores = np.empty((len(query_vectors), k), dtype=np.float32)
     indices = np.empty((len(query_vectors), k), dtype=np.int64)
     for start in tqdm(range(0, len(query_vectors), batch_size), desc="Searching", disable=not show_progress):
+        signals.check()
         chunk = np.ascontiguousarray(query_vectors[start : start + batch_size], dtype=np.float32)
         scores[start : start + len(chunk)], indices[start : start + len(chunk)] = index.search(chunk, k)
     return scores, indices

@@ -80,6 +80,14 @@ def _model_fingerprint(path: str) -> str:
     return f"{folder.resolve()}|{stats}"
 
 
+def require_extra(module: str, extra: str, what: str) -> None:
+    """Raise ``ImportError`` naming the extra to install when ``module`` is missing (checked before any work)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"{what} needs the '{extra}' extra: pip install 'trueneg[{extra}]' (no module {module!r})")
+
+
 class SentenceTransformerEncoder:
     """Encode queries and documents with a sentence-transformers model, caching on disk.
 
@@ -112,6 +120,8 @@ class SentenceTransformerEncoder:
         show_progress: bool = True,
     ) -> None:
         check_one_of("backend", backend, BACKENDS)  # a typo fails here, not after loading the data
+        if backend == "onnx-int8":
+            require_extra("onnxruntime", "fast", "the onnx-int8 backend")
         self.model = model
         self.backend = backend
         self.query_prompt = query_prompt

@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from trueneg.candidates.pool import CandidatePool
 from trueneg.pu.evidence import SIGNALS, UNORDERED, Evidence, population
 from trueneg.pu.priors import KM2, ElkanNoto, ROCTail, TIcE, unlabeled_posterior
+from trueneg.signals import check as check_interrupt
 from trueneg.validation import check_one_of
 
 Estimator = Literal["roc", "tice", "elkan-noto", "km2"]
@@ -127,6 +128,7 @@ def _oof(model: Any, X: np.ndarray, s: np.ndarray, groups: np.ndarray, folds: in
     out = np.empty(len(s))
     splitter = GroupKFold(n_splits=max(2, min(folds, n_groups)))
     for train, test in splitter.split(X, s, groups):
+        check_interrupt()  # Ctrl-C stops between folds
         if s[train].all() or not s[train].any():
             out[test] = s[train].mean()
             continue
