@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+BASE   := $(VENV)/.installed-base
 STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -11,15 +12,19 @@ export TOKENIZERS_PARALLELISM := false
 setup: $(STAMP)
 
 # torch first, pinned: 2.13.0 resolves to a CPU build on this project's machines; a looser spec
-# would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# would pull a multi-GB CUDA build. The demo needs trueneg alone; the tests need the dev extras.
+$(BASE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $(BASE)
+
+$(STAMP): $(BASE)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE)
 	$(BIN)/trueneg demo
 
 # The audit report test renders HTML in headless Chromium: install Debian's package when missing

@@ -262,7 +262,7 @@ def test_relabel_writes_inferred_positives_in_every_format(fmt: str) -> None:
     assert not any(d in negatives[q] for q, d in pairs)  # an inferred positive is never a negative
     labeled = {q: set(docs) for q, docs in data.qrels.items()}
     assert not any(d in labeled[q] for q, docs in negatives.items() for d in docs)
-    rows = result.to_rows(fmt)
+    rows = result.to_rows(fmt, extra_columns=True)
     text_of = dict(zip(data.doc_ids, data.doc_texts))
     if fmt == "flagembedding":
         assert all(len(r["pos_inferred"]) == len(r["pos"]) == len(r["pos_scores"]) for r in rows)
@@ -304,7 +304,7 @@ def test_inferred_positives_and_negative_probabilities_read_back_for_training(fm
     data, pool, _ = planted_missing_positives(seed=6)
     kw = dict(num_negatives=4, pool=pool, range_max=30, show_progress=False, perc_pos=None, near_duplicate=None)
     result = mine_negatives(data, fn_action="relabel", relabel_probability=0.5, max_inferred=3, **kw)
-    rows = result.to_rows(fmt)
+    rows = result.to_rows(fmt, extra_columns=True)
     examples = load_examples(rows)
     assert examples.inferred is not None and examples.weights is not None
     assert examples.negative_probabilities is not None

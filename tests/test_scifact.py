@@ -158,8 +158,11 @@ def test_bi_encoder_teacher_drives_filters_and_soft_labels(slice_dir: Path, cach
         teacher_type="bi-encoder",
         model=SentenceTransformerEncoder(query_prompt="claim: ", cache_dir=cache_dir, show_progress=False),
     )
-    rows = result.to_rows("triplet")
+    rows = result.to_rows("triplet", extra_columns=True)
     assert "scores" in rows[0] and len(rows[0]["scores"]) == 2
+    ready = result.to_rows("triplet")  # MarginMSE's layout: the teacher's margin as the label
+    assert set(ready[0]) == {"anchor", "positive", "negative", "label"}
+    assert ready[0]["label"] == pytest.approx(rows[0]["scores"][0] - rows[0]["scores"][1], abs=1e-5)
     # teacher = the model without the prompt, so its scores differ from the student's
     prompted = SentenceTransformerEncoder(query_prompt="claim: ", cache_dir=cache_dir, show_progress=False)
     student = mine_negatives(data, prompted, num_negatives=3, show_progress=False)

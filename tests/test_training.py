@@ -54,7 +54,7 @@ def _mining_result(soft_labels: bool) -> MiningResult:
 def test_every_mined_format_reads_back_as_the_same_examples(tmp_path: Path, fmt: str, suffix: str) -> None:
     result = _mining_result(soft_labels=True)
     path = tmp_path / f"rows{suffix}"
-    write_rows(path, result.to_rows(fmt))
+    result.write(path, fmt)  # trainer-ready rows, and the teacher's raw scores in the sidecar beside them
     examples = load_examples(path)
     got = sorted(zip(examples.anchors, examples.positives, map(tuple, examples.negatives)))
     want = [

@@ -144,6 +144,11 @@ def test_audit_verify_then_judgments(audited, tmp_path: Path) -> None:
     assert verified["judged"] == 60 and verified["level"] == 0.9
     assert 0 <= verified["ci_low"] <= verified["estimated_fn_rate"] <= verified["ci_high"] <= 1
     assert {"estimated_fn_rate", "ci_low", "ci_high"} <= set(verified["mining"]) and "model_based" in verified
+    report = (tmp_path / "verified" / "report.html").read_text()
+    assert "<b>Verified</b> by 60 judgments" in report and "rests on the PU assumption" in report
+    assert "Next step" in report and f"--judgments {filled}" in report and "--max-fn-rate" in report
+    first = (out / "report.html").read_text()
+    assert "Not verified." in first and "verify.jsonl" in first and "queries got none" in first
     # a filled sample is never replaced by a new one
     _fill(rows, out / "verify.jsonl")  # the person's work, in the audit folder
     refused = runner.invoke(app, ["audit", str(data), "-o", str(out), "--verify", "60", *SMALL])

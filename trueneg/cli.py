@@ -192,12 +192,14 @@ def _run_mine(
     """Load the data and call :func:`trueneg.mining.write_negatives`; print the summary."""
     from trueneg.data import DataError, input_files, load_data
     from trueneg.io import check_output_path, resolve
+    from trueneg.mining.result import sidecar_path
     from trueneg.mining.stream import check_output, write_negatives
 
     try:
         inputs = [*input_files(data_path, corpus), options.get("corpus_embeddings"), options.get("query_embeddings"),
                   options.get("judgments")]  # fmt: skip
         check_output(output, options.get("format", "flagembedding"), inputs)  # before loading the data
+        check_output_path(sidecar_path(output), inputs)
         if options.get("judgments_file") is not None:
             if resolve(options["judgments_file"]) == resolve(output):
                 raise ValueError(f"{output}: the judge log and the output are the same file; name two files")
@@ -223,6 +225,10 @@ def mine(
     split: str = typer.Option("train", help="qrels split of a BEIR folder."),
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Write the output even when the filters leave no negative at all (else: an error)."
+    ),
+    extra_columns: bool = typer.Option(
+        False, "--extra-columns", help="Keep the probabilities, inferred flags and raw teacher scores in the rows "
+        "[default: in NAME.trueneg-extra.jsonl beside them, so the rows train as they are]."
     ),
     query_column: str | None = QUERY_COLUMN,
     positive_column: list[str] | None = POSITIVE_COLUMN,
@@ -364,6 +370,7 @@ def mine(
         teacher=teacher, fn_detector=detector, judges=_judges(judge), judgments_file=judge_log, judgments=judgments,
         corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
         cache_dir=False if no_cache else cache_dir, allow_empty=allow_empty, show_progress=not quiet,
+        extra_columns=extra_columns,
     )  # fmt: skip
 
 
@@ -421,6 +428,7 @@ def audit(
     _silence(quiet)
     from trueneg.audit import audit as run_audit
     from trueneg.audit import audit_at_scale
+    from trueneg.audit.report import next_step
     from trueneg.audit.verification import check_sample_target
     from trueneg.data import DataError, input_files, load_data
     from trueneg.io import check_output_path
@@ -482,6 +490,7 @@ def audit(
         err.print(f"judge the {s['verification']['rows']} rows of {output_dir / 'verify.jsonl'} (1 relevant, 0 not), "
                   f"then: trueneg audit {data} -o {output_dir} --judgments {output_dir / 'verify.jsonl'}",
                   highlight=False)  # fmt: skip
+    err.print(f"next: {next_step(s)['mine']}", highlight=False)
     err.print("written " + ", ".join(str(p) for p in written))
 
 

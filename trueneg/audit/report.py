@@ -154,7 +154,7 @@ class AuditTally:
     def __init__(self, depth: int, top_k: int, n_suspects: int, plot_values: int = 200_000, seed: int = 0) -> None:
         self.depth, self.top_k, self.n_suspects, self.plot_values = depth, top_k, n_suspects, plot_values
         self.rng = np.random.default_rng(seed)
-        self.queries = self.labeled = self.emitted = 0
+        self.queries = self.labeled = self.emitted = self.without_negatives = 0
         self.top = np.zeros(4)  # probability sums (estimate, low, high) and pair count of the top-k
         self.pool_sum = 0.0
         self.fn_sums = np.zeros(3)  # emitted negatives' probability sums (estimate, low, high)
@@ -180,6 +180,7 @@ class AuditTally:
         fn = mined.summary["false_negatives"]
         n = mined.summary["negatives_emitted"]
         self.emitted += n
+        self.without_negatives += mined.summary["queries_without_negatives"]
         self.fn_sums += n * np.array([fn["estimated_fn_rate"], fn["ci_low"], fn["ci_high"]])
         rows, cols = np.nonzero(unlabeled)
         probs = est.probability[rows, cols]
@@ -245,6 +246,8 @@ class AuditTally:
                 "estimated_fn_rate": round(float(mined_rate[0]), 5),
                 "ci_low": round(float(mined_rate[1]), 5),
                 "ci_high": round(float(mined_rate[2]), 5),
+                "negatives_emitted": self.emitted,
+                "queries_without_negatives": self.without_negatives,
             },
             "fn_probability_by_rank": by_rank,
             "suspects": self.suspects,
@@ -303,6 +306,33 @@ def _detector_html(detector: dict[str, Any] | None) -> str:
         f"signal is shuffled.</p><table><thead><tr><th>signal</th><th>AUC drop</th></tr></thead><tbody>{rows}"
         "</tbody></table>"
     )
+
+
+def next_step(s: dict[str, Any]) -> dict[str, str]:
+    """What to run after this audit: the mining command its estimate suggests, and the verification step."""
+    source = s["source"]
+    verified = s.get("verified")
+    rate = (verified or s)["estimated_fn_rate"]
+    cap = 0.05 if rate > 0.05 else round(max(rate / 2, 0.005), 3)
+    mine = f"trueneg mine {source} -o negatives.jsonl --max-fn-rate {cap}"
+    if verified:
+        mine += f" --judgments {verified['file']}"
+        check = "the figures are verified; re-audit after mining to check the emitted negatives"
+    elif s.get("verification"):
+        check = (f"judge the {s['verification']['rows']} rows of verify.jsonl, then: trueneg audit {source} -o DIR "
+                 "--judgments verify.jsonl")  # fmt: skip
+    else:
+        check = f"trueneg audit {source} -o DIR --verify 200, judge the sample, and audit again with --judgments"
+    return {"mine": mine, "verify": check}
+
+
+def _next_step_html(s: dict[str, Any]) -> str:
+    step = next_step(s)
+    esc = html.escape
+    why = (f"{100 * s['estimated_fn_rate']:.1f}% of the top {s['top_k']} unlabeled candidates are estimated to be "
+           "missing positives: mine with a cap on the false-negative rate, not the plain top candidates.")  # fmt: skip
+    return (f"<h2>Next step</h2><p>{esc(why)}</p><pre><code>{esc(step['mine'])}</code></pre>"
+            f"<p>Verification: {esc(step['verify'])}.</p>")  # fmt: skip
 
 
 def _verified_html(s: dict[str, Any]) -> str:
@@ -364,8 +394,11 @@ img {{ max-width: 100%; }}
 <div>interval {s["label_frequency_ci"][0]:.2f} – {s["label_frequency_ci"][1]:.2f}</div></div>
 <div class="card"><div>Emitted negatives ({config})</div>
 <div class="v">{100 * mining["estimated_fn_rate"]:.1f}%</div>
-<div>estimated false negatives, interval {100 * mining["ci_low"]:.1f}% – {100 * mining["ci_high"]:.1f}%</div></div>
+<div>estimated false negatives, interval {100 * mining["ci_low"]:.1f}% – {100 * mining["ci_high"]:.1f}%</div>
+<div><small>{mining["negatives_emitted"]} negatives for {s["queries"]} queries; {mining["queries_without_negatives"]}
+queries got none</small></div></div>
 </div>
+{_next_step_html(s)}
 <h2>Score distributions</h2><img alt="score distributions" src="{scores_uri}">
 <h2>False-negative probability by rank (pooling-bias curve)</h2><img alt="probability by rank" src="{curve_uri}">
 <p>Assumption: {esc(s["assumption"])}. Where labels were pooled from top-ranked results, positives deep in the

@@ -14,6 +14,7 @@ Anything with an ``encode(texts, kind) -> np.ndarray`` method can stand in for a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 from trueneg import signals
 from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
 from trueneg.data.dataset import PLURAL
+from trueneg.io import write_json
 from trueneg.validation import check_one_of
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -71,13 +73,39 @@ def load_model(model: str | os.PathLike | None, device: str | None = None, cross
         ) from None
 
 
-def _model_fingerprint(path: str) -> str:
-    """Identity of a model: its path plus the size and mtime of its files (if a local folder)."""
+def _model_fingerprint(path: str, memo_dir: Path | None = None) -> str:
+    """Identity of a model: a digest of its files' contents (a local folder), else its name.
+
+    Keyed by content, so a reinstalled, copied or moved model keeps its cache. Hashing a model's
+    weights takes about a second per 400 MB, so the digest is remembered in ``memo_dir``
+    (``fingerprints.json``), keyed by the folder's path and its files' sizes and modification times.
+    """
     folder = Path(path)
     if not folder.is_dir():
         return path
-    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in folder.iterdir() if p.is_file())
-    return f"{folder.resolve()}|{stats}"
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    signature = json.dumps([str(folder.resolve()), [(str(p.relative_to(folder)), p.stat().st_size,
+                                                      p.stat().st_mtime_ns) for p in files]])  # fmt: skip
+    memo_path = (memo_dir or default_cache_dir()) / "fingerprints.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    key = hashlib.sha256(signature.encode()).hexdigest()
+    if key in memo:
+        return memo[key]
+    digest = hashlib.blake2b(digest_size=16)
+    for p in files:
+        digest.update(str(p.relative_to(folder)).encode() + b"\0")
+        with p.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    value = "content:" + digest.hexdigest()
+    try:
+        write_json(memo_path, {**memo, key: value})
+    except (OSError, ValueError):  # a read-only cache folder: computed again next time
+        pass
+    return value
 
 
 def require_extra(module: str, extra: str, what: str) -> None:
@@ -141,7 +169,8 @@ class SentenceTransformerEncoder:
     def identity(self, kind: Kind) -> str:
         """Cache identity: model fingerprint, backend and prompt of ``kind``."""
         prompt = self.query_prompt if kind == "query" else self.document_prompt
-        return json.dumps([_model_fingerprint(resolve_model(self.model)), self.backend, kind, prompt or ""])
+        fingerprint = _model_fingerprint(resolve_model(self.model), self._cache_root())
+        return json.dumps([fingerprint, self.backend, kind, prompt or ""])
 
     def _load(self) -> Any:
         if self._impl is None:
@@ -152,7 +181,7 @@ class SentenceTransformerEncoder:
                 if path is None:
                     raise ValueError("backend 'onnx-int8' needs a model name or path, not a loaded model")
                 root = self._cache_root() or default_cache_dir()
-                key = EmbeddingCache(root, "onnx-int8|" + _model_fingerprint(path)).folder.name
+                key = EmbeddingCache(root, "onnx-int8|" + _model_fingerprint(path, root)).folder.name
                 self._impl = OnnxInt8Runner(export_int8(path, root / "onnx" / key))
             elif isinstance(self.model, (str, os.PathLike, type(None))):
                 self._impl = load_model(self.model, self.device)

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from trueneg.mining.summary import DROP_REASONS, MiningSummary
 from trueneg.mining.teacher import teacher_scores
 from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
+from trueneg.validation import check_one_of
 
 
 def mine_negatives(
@@ -596,6 +597,8 @@ def mine(
     split: str = "train",
     corpus: Any = None,
     columns: Any = None,
+    return_type: Literal["auto", "rows", "dataset", "pandas"] = "auto",
+    extra_columns: bool = False,
     return_dataset: bool = False,
     **options: Any,
 ) -> Any:
@@ -606,7 +609,13 @@ def mine(
     ``DataFrame`` of the same columns. ``corpus``: extra documents (a list of texts, or a corpus file
     path for a pair file) that serve as negative candidates. ``columns``: a
     :class:`~trueneg.data.Columns` naming the pair columns. ``options`` are those of
-    :func:`mine_negatives`. With ``return_dataset=True`` the rows come back as a ``datasets.Dataset``.
+    :func:`mine_negatives`.
+
+    The rows come back in the shape they came in (``return_type="auto"``): a ``datasets.Dataset`` for a
+    Dataset (as sentence-transformers' ``mine_hard_negatives`` returns), a ``DataFrame`` for a DataFrame,
+    a list of dicts otherwise; ``"rows"``, ``"dataset"`` or ``"pandas"`` ask for one
+    (``return_dataset=True`` is the older spelling of ``"dataset"``). They train as they are:
+    ``extra_columns=True`` adds the probabilities and inferred flags (see :mod:`trueneg.mining.result`).
 
     Example:
         >>> import trueneg
@@ -616,6 +625,8 @@ def mine(
     """
     from trueneg.data.loaders import from_hf_dataset, load_data
 
+    check_one_of("return_type", return_type, ("auto", "rows", "dataset", "pandas"))
+    shape = "dataset" if return_dataset else return_type
     if isinstance(data, RetrievalData):
         loaded = data
     elif isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
@@ -626,7 +637,14 @@ def mine(
                 raise ValueError(f"the DatasetDict has no split {split!r}; splits: {list(data.keys())}")
             data = data[split]
         if hasattr(data, "to_dict") and hasattr(data, "columns") and hasattr(data, "iloc"):  # a pandas DataFrame
+            shape = "pandas" if shape == "auto" else shape
             data = data.to_dict(orient="records")
+        elif hasattr(data, "column_names") and hasattr(data, "features"):  # a datasets.Dataset
+            shape = "dataset" if shape == "auto" else shape
         loaded = from_hf_dataset(data, corpus=corpus, columns=columns)
     result = mine_negatives(loaded, model, **options)
-    return result.to_dataset(format) if return_dataset else result.to_rows(format)
+    if shape == "dataset":
+        return result.to_dataset(format, extra_columns)
+    if shape == "pandas":
+        return result.to_pandas(format, extra_columns)
+    return result.to_rows(format, extra_columns)

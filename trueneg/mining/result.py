@@ -27,11 +27,23 @@ judges), each negative's probability of being a missing positive is written too:
 With a teacher, the rows carry soft labels as in sentence-transformers' ``output_scores``:
 triplet and n-tuple rows gain a ``scores`` list (positive first), and labeled-list rows carry
 ``scores`` (teacher scores) instead of ``labels``.
+
+**Rows that train as they are.** The fields above that neither sentence-transformers' trainer nor
+FlagEmbedding reads (:data:`EXTRA_FIELDS`: the inferred flags, the probabilities and the teacher's
+raw ``scores`` of triplet / n-tuple rows) are kept out of the rows by default and written to a
+sidecar file beside the output, ``NAME.trueneg-extra.jsonl`` (or ``.parquet``), one row
+``{"row": i, "query"|"anchor": ..., <extras>}`` per output row that has any: :func:`split_rows`.
+``trueneg train`` and :func:`~trueneg.training.load_examples` read the sidecar back. With a
+teacher, triplet and n-tuple rows then carry MarginMSE's ``label``: ``score(q, p) − score(q, n)``
+(a list, one per negative, for n-tuple). ``extra_columns=True`` (``--extra-columns``) keeps
+everything in the rows instead, as earlier versions wrote them.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +52,51 @@ from trueneg.mining.summary import MiningSummary
 from trueneg.validation import check_one_of
 
 FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
+EXTRA_FIELDS = {
+    "flagembedding": ("pos_inferred", "pos_probability", "neg_probability"),
+    "triplet": ("positive_inferred", "positive_probability", "negative_probability", "scores"),
+    "n-tuple": ("positive_inferred", "positive_probability", "negative_probabilities", "scores"),
+    "labeled-list": ("positive_inferred", "positive_probability", "negative_probabilities"),
+}
+SIDECAR = ".trueneg-extra"
+
+
+def key_field(format: str) -> str:
+    """The field that identifies a row of ``format`` in its sidecar (``query`` or ``anchor``)."""
+    return "query" if format == "flagembedding" else "anchor"
+
+
+def sidecar_path(output: str | os.PathLike) -> Path:
+    """Where the extra fields of ``output`` go: ``NAME.trueneg-extra.SUFFIX`` beside it."""
+    path = Path(output)
+    return path.with_name(path.name[: len(path.name) - len(path.suffix)] + SIDECAR + path.suffix)
+
+
+def split_rows(
+    rows: list[dict[str, Any]], format: str, offset: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The trainer-ready rows of ``format`` and the sidecar rows of their extra fields (``row`` = ``offset + i``).
+
+    Example:
+        >>> main, extra = split_rows([{"anchor": "q", "positive": "p", "negative": "n", "scores": [0.9, 0.4],
+        ...                            "negative_probability": 0.1}], "triplet")
+        >>> main
+        [{'anchor': 'q', 'positive': 'p', 'negative': 'n', 'label': 0.5}]
+        >>> extra
+        [{'row': 0, 'anchor': 'q', 'negative_probability': 0.1, 'scores': [0.9, 0.4]}]
+    """
+    names, key = EXTRA_FIELDS[format], key_field(format)
+    main, extra = [], []
+    for i, row in enumerate(rows):
+        fields = {k: row[k] for k in names if k in row}
+        core = {k: v for k, v in row.items() if k not in fields}
+        if "scores" in fields:  # MarginMSE's label: the teacher's margin of the positive over each negative
+            margins = [round(fields["scores"][0] - s, 6) for s in fields["scores"][1:]]
+            core["label"] = margins[0] if format == "triplet" else margins
+        main.append(core)
+        if fields:
+            extra.append({"row": offset + i, key: row[key], **fields})
+    return main, extra
 
 
 @dataclass
@@ -67,8 +124,44 @@ class MiningResult:
         """Query id -> ids of its mined negatives, hardest first."""
         return {q: [self.doc_ids[d] for d in row if d >= 0] for q, row in zip(self.query_ids, self.negatives)}
 
-    def to_rows(self, format: str = "flagembedding") -> list[dict[str, Any]]:
-        """Rows of ``format`` (see the module docstring)."""
+    def to_rows(self, format: str = "flagembedding", extra_columns: bool = False) -> list[dict[str, Any]]:
+        """Rows of ``format`` (see the module docstring): trainer-ready, or with every extra field inline."""
+        rows = self._rows(format)
+        return rows if extra_columns else split_rows(rows, format)[0]
+
+    def extras(self, format: str = "flagembedding") -> list[dict[str, Any]]:
+        """The sidecar rows of ``format``: the extra fields of each output row that has any."""
+        return split_rows(self._rows(format), format)[1]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per (query, negative), hardest first: ids, score and false-negative probability."""
+        out = []
+        for qi, qid in enumerate(self.query_ids):
+            for k, d in enumerate(self.negatives[qi]):
+                if d < 0:
+                    continue
+                prob = None if self.negative_probabilities is None else float(self.negative_probabilities[qi, k])
+                out.append({"query_id": qid, "doc_id": self.doc_ids[d], "rank": k + 1,
+                            "score": round(float(self.negative_scores[qi, k]), 6),
+                            "negative_probability": None if prob is None else round(prob, 6)})  # fmt: skip
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary and the records (``"negatives"``), JSON-ready."""
+        return {**self.summary.to_dict(), "negatives": self.to_records()}
+
+    def write(self, path: str | os.PathLike, format: str = "flagembedding", extra_columns: bool = False) -> Path:
+        """``.json``: :meth:`to_dict`; ``.jsonl`` / ``.parquet``: the rows of ``format`` (sidecar beside them)."""
+        from trueneg.io import write_json
+
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            write_json(path, self.to_dict())
+        else:
+            write_negative_rows(path, self._rows(format), format, extra_columns)
+        return path
+
+    def _rows(self, format: str) -> list[dict[str, Any]]:
         check_one_of("format", format, FORMATS)
         rows: list[dict[str, Any]] = []
         width = self.negatives.shape[1]
@@ -130,10 +223,49 @@ class MiningResult:
             return {}
         return {q: [self.doc_ids[d] for d in row] for q, row in zip(self.query_ids, self.inferred) if len(row)}
 
-    def to_dataset(self, format: str = "flagembedding") -> Any:
+    def to_dataset(self, format: str = "flagembedding", extra_columns: bool = False) -> Any:
         """The rows of ``format`` as a Hugging Face ``datasets.Dataset`` (needs the ``hf`` extra)."""
         try:
             from datasets import Dataset
         except ImportError as exc:
             raise ImportError(f"to_dataset needs the 'hf' extra: pip install 'trueneg[hf]' ({exc})") from None
-        return Dataset.from_list(self.to_rows(format))
+        return Dataset.from_list(self.to_rows(format, extra_columns))
+
+    def to_pandas(self, format: str = "flagembedding", extra_columns: bool = False) -> Any:
+        """The rows of ``format`` as a pandas ``DataFrame``."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_rows(format, extra_columns))
+
+
+def remove_stale_sidecar(output: Path) -> None:
+    """Remove a sidecar of an earlier run of ``output`` (it holds our ``row`` keys; anything else is left alone)."""
+    from trueneg.data.readers import read_table
+
+    side = sidecar_path(output)
+    if not side.is_file():
+        return
+    try:
+        first = next(read_table(side), (0, {}))[1]
+    except Exception:  # noqa: BLE001 - unreadable: not provably ours
+        return
+    if "row" in first:
+        side.unlink(missing_ok=True)
+
+
+def write_negative_rows(
+    output: str | os.PathLike, rows: list[dict[str, Any]], format: str, extra_columns: bool = False
+) -> Path | None:
+    """Write ``rows`` (with their extra fields inline) as ``trueneg mine`` does: the trainer-ready rows to
+    ``output`` and the extras to :func:`sidecar_path` (or all inline with ``extra_columns``); atomically.
+    Returns the sidecar path when one was written."""
+    from trueneg.io import write_rows
+
+    output = Path(output)
+    main, extra = (rows, []) if extra_columns else split_rows(rows, format)
+    write_rows(output, main)
+    if extra:
+        write_rows(sidecar_path(output), extra)
+        return sidecar_path(output)
+    remove_stale_sidecar(output)
+    return None

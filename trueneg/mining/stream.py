@@ -64,10 +64,10 @@ from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tun
 from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
 from trueneg.config import C
 from trueneg.data.dataset import DataError, RetrievalData
-from trueneg.io import RowWriter, check_rows_suffix, work_dir, write_rows
+from trueneg.io import RowWriter, check_rows_suffix, work_dir
 from trueneg.mining.config import ENGINES, MiningConfig, ScaleConfig
 from trueneg.mining.mine import explain_empty, mine_negatives, mine_pool
-from trueneg.mining.result import FORMATS, MiningResult
+from trueneg.mining.result import FORMATS, MiningResult, remove_stale_sidecar, sidecar_path, split_rows
 from trueneg.mining.summary import MiningSummary
 from trueneg.pu import Evidence, FalseNegativeEstimate, fit_detector
 from trueneg.pu.detector import DetectorLike
@@ -132,7 +132,7 @@ class ChunkMiner:
     def __call__(self, start: int, stop: int) -> tuple[list[dict[str, Any]], MiningSummary]:
         """Rows of the queries ``start:stop`` and the chunk's summary."""
         result = self.mine(self.pool(start, stop))
-        return result.to_rows(self.format), result.summary
+        return result.to_rows(self.format, extra_columns=True), result.summary  # split when written
 
 
 def _sample(n: int, size: int, seed: int, salt: int) -> np.ndarray:
@@ -153,6 +153,7 @@ def mine_to_file(
     cache_dir: CacheDir = None,
     allow_empty: bool = True,
     show_progress: bool = True,
+    extra_columns: bool = False,
     **options: Any,
 ) -> MiningSummary:
     """Mine negatives for every query of ``data`` into ``output`` in bounded memory (see the module docstring).
@@ -198,14 +199,21 @@ def mine_to_file(
             show_progress=show_progress, map_shards=map_shards,
         ) as (miner, info),
         RowWriter(output) as writer,
+        contextlib.ExitStack() as sidecar,
     ):  # fmt: skip
-        parts = []
+        parts, extras = [], None
         for rows, part in run(miner, info["bounds"], scale.ray_workers, show_progress, "Mining chunks"):
-            writer.write(rows)
+            main, extra = (rows, []) if extra_columns else split_rows(rows, format, writer.rows_written)
+            writer.write(main)
+            if extra:
+                extras = extras or sidecar.enter_context(RowWriter(sidecar_path(output)))
+                extras.write(extra)
             parts.append(part)
         summary = _merge(parts, data, miner, info)
         if not allow_empty and writer.rows_written == 0:
             raise ValueError(explain_empty(summary))  # before the rename: nothing is written
+    if extras is None and not extra_columns:
+        remove_stale_sidecar(output)
     summary.extra.update(engine=scale.engine, rows_written=writer.rows_written, output=str(output), format=format)
     summary.seconds = round(time.perf_counter() - started, 2)
     return summary
@@ -258,6 +266,7 @@ def write_negatives(
     allow_empty: bool = False,
     show_progress: bool = True,
     judgments: str | os.PathLike | None = None,
+    extra_columns: bool = False,
 ) -> MiningSummary:
     """What ``trueneg mine`` does: mine ``data`` and write the rows of ``format`` to ``output``, atomically.
 
@@ -265,6 +274,8 @@ def write_negatives(
     then the scale path (:func:`mine_to_file`), which searches dense embeddings and so needs
     ``retriever="dense"``, no teacher and no judges. With ``allow_empty=False`` a run that emits no
     negative at all raises a ``ValueError`` saying which filter dropped what (and writes nothing).
+    The rows are trainer-ready; the extra fields go to the sidecar beside ``output``
+    (:func:`~trueneg.mining.result.sidecar_path`) unless ``extra_columns``.
 
     Returns:
         The summary, with ``output`` and ``format`` added.
@@ -283,7 +294,7 @@ def write_negatives(
         summary = mine_to_file(
             data, output, model, cfg, scale, format=format, corpus_embeddings=corpus_embeddings,
             query_embeddings=query_embeddings, fn_detector=fn_detector, cache_dir=cache_dir, allow_empty=allow_empty,
-            show_progress=show_progress,
+            show_progress=show_progress, extra_columns=extra_columns,
         )  # fmt: skip
     else:
         result = mine_negatives(
@@ -293,7 +304,7 @@ def write_negatives(
         summary = result.summary
         if not allow_empty and summary.negatives_emitted == 0:
             raise ValueError(explain_empty(summary))
-        write_rows(output, result.to_rows(format))
+        result.write(output, format, extra_columns)
     summary.extra.update(output=str(output), format=format)
     return summary
 

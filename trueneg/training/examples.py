@@ -9,6 +9,9 @@ file has them, soft-label scores (positive first). The format is recognised from
 - n-tuple ``{"anchor", "positive", "negative_1", ..., ["scores"]}``;
 - labeled-list ``{"anchor", "docs", "labels" | "scores"}``: the first document is the positive.
 
+The extra fields below may also come from the sidecar ``NAME.trueneg-extra.jsonl`` that ``trueneg mine``
+writes beside its trainer-ready rows (:func:`trueneg.mining.result.split_rows`); it is merged row by row.
+
 Rows mined with ``fn_action="relabel"`` flag inferred positives (``pos_inferred`` aligned with
 ``pos``, or ``positive_inferred``) and give their probability (``pos_probability`` /
 ``positive_probability``); rows mined with a false-negative detector give each negative's
@@ -192,6 +195,34 @@ def _format_of(path: Path, number: int, record: dict[str, Any]) -> str:
     )
 
 
+def _with_sidecar(path: Path, records: Any) -> Any:
+    """``records`` with the fields of the sidecar ``trueneg mine`` wrote beside ``path`` merged in, row by row."""
+    from trueneg.mining.result import sidecar_path
+
+    side = sidecar_path(path)
+    if not side.is_file():
+        yield from records
+        return
+    extra: dict[int, dict[str, Any]] = {}
+    for number, record in read_table(side):
+        if not isinstance(record.get("row"), int):
+            raise DataError(f"{side}:{number}: field 'row' must be the row number in {path.name}")
+        extra[record["row"]] = record
+    for number, record in records:
+        fields = extra.pop(number - 1, None)
+        if fields is not None:
+            key = "query" if "query" in fields else "anchor"
+            if fields.get(key) != record.get(key):
+                raise DataError(
+                    f"{side}: row {number - 1} is for another {key} than line {number} of {path.name}: the sidecar "
+                    f"is from another run; mine again, or delete {side.name}"
+                )
+            record = {**record, **{k: v for k, v in fields.items() if k not in ("row", key)}}
+        yield number, record
+    if extra:
+        raise DataError(f"{side}: rows {sorted(extra)[:3]} have no line in {path.name}: it is from another run")
+
+
 def load_examples(path: str | Path | Any) -> TrainingExamples:
     """Training examples from a `trueneg mine` output file (.jsonl or .parquet), format auto-detected.
 
@@ -204,7 +235,7 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
     """
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
-        records = read_table(path)
+        records = _with_sidecar(path, read_table(path))
     else:
         records = enumerate(iter(path), start=1)
         path = Path("<dataset>")
