@@ -112,7 +112,7 @@ CASES = [
     ("labels empty.npy empty_probs.npy", 2, r"empty_probs.npy: pred_probs holds no example", ()),
     ("labels y.npy probs.npy -q", 0, "suspected label errors", ()),
     # small data works, or says what is short
-    ("mine small -o out.jsonl --max-fn-rate 0.05", 0, "negatives emitted", ("out.jsonl",)),
+    ("mine small -o out.jsonl --max-fn-rate 0.05", 0, "negatives emitted", ("out.jsonl", "out.trueneg-extra.jsonl")),
     ("audit small -o small_audit", 0, "written", ("small_audit/audit.json", "small_audit/report.html")),
     ("audit single -o single_audit", 2, r"too little data for the false-negative detector: it needs at least 2 "
      r"queries", ()),  # fmt: skip

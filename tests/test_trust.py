@@ -194,12 +194,16 @@ def test_mine_takes_dataframes_dataset_dicts_and_returns_datasets() -> None:
     frame = pd.DataFrame({"query": ["cats purr", "dogs bark"], "positive": ["cats purr a lot", "dogs bark loudly"]})
     corpus = ["stock markets fell", "bread with yeast", "cats and dogs together", "rain in spain"]
     options = dict(num_negatives=2, perc_pos=None, near_duplicate=None, show_progress=False)
-    rows = trueneg.mine(frame, HashEncoder(), corpus=corpus, **options)
+    mined = trueneg.mine(frame, HashEncoder(), corpus=corpus, **options)  # a DataFrame in, a DataFrame out
+    assert isinstance(mined, pd.DataFrame)
+    rows = mined.to_dict(orient="records")
     assert [r["query"] for r in rows] == ["cats purr", "dogs bark"] and all(len(r["neg"]) == 2 for r in rows)
+    assert list(rows[0]["neg"]) == list(trueneg.mine(frame, HashEncoder(), corpus=corpus, return_type="rows",
+                                                     **options)[0]["neg"])  # fmt: skip
     split = datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame)})
     with pytest.warns(DeprecationWarning, match=r"query_prompt is a setting of the encoder"):  # the older spelling
         ds = trueneg.mine(split, HashEncoder(), corpus=corpus, return_dataset=True, query_prompt="query: ", **options)
-    assert isinstance(ds, datasets.Dataset) and ds[0]["prompt"] == "query: " and ds[0]["neg"] == rows[0]["neg"]
+    assert isinstance(ds, datasets.Dataset) and ds[0]["prompt"] == "query: " and ds[0]["neg"] == list(rows[0]["neg"])
     with pytest.raises(ValueError, match="no split 'test'"):
         trueneg.mine(split, HashEncoder(), split="test", corpus=corpus, **options)
 
