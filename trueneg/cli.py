@@ -99,6 +99,7 @@ def _silence(quiet: bool) -> None:
 
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TQDM_DISABLE"] = "1"  # the libraries' own bars too (sentence-transformers' "Computing widget examples")
     for module in ("torch.onnx", "torch.jit", "transformers", "onnxruntime"):  # the ONNX export's tracer warnings
         warnings.filterwarnings("ignore", module=module)
     try:

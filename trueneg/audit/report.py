@@ -125,7 +125,9 @@ def audit(
     pool = retrieve_candidates(
         data, encoder, depth=cfg.depth, retriever=cfg.retriever, cache_dir=cache_dir, show_progress=show_progress
     )
-    est = estimate_false_negatives(pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed)
+    est = estimate_false_negatives(
+        pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed, show_progress=show_progress
+    )
     mined = mine_pool(data, pool, cfg.mining(), fn_estimate=est, show_progress=False)
     tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
     tally.add(data, pool, est, mined)

@@ -153,7 +153,7 @@ def mine_negatives(
         # the detector reads the labels as the audit that drew the sample did, so its probabilities are on the
         # scale the judgments calibrate; then the judged pairs become labels
         raw = fn_estimate or estimate_false_negatives(
-            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed, show_progress=show_progress
         )
         data, pool, fn_estimate = _judged(data, pool, raw, verification)
     result = mine_pool(
@@ -361,7 +361,7 @@ def mine_pool(
     estimate = None  # stage 4: the false-negative detector and its action
     if cfg.detects or judges:
         estimate = fn_estimate or estimate_false_negatives(
-            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed, show_progress=show_progress
         )
     fn_summary = probability = None
     inferred = np.zeros(cand.shape, dtype=bool)

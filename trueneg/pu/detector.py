@@ -323,6 +323,7 @@ def estimate_false_negatives(
     n_bootstrap: int = 200,
     seed: int = 0,
     evidence: Evidence | None = None,
+    show_progress: bool = False,
 ) -> FalseNegativeEstimate:
     """Probability that each unlabeled candidate of ``pool`` is a missing positive, fit out-of-fold on ``pool``.
 
@@ -333,6 +334,7 @@ def estimate_false_negatives(
         detector: ``"multi"`` (default), ``"score"``, or a configured :class:`FalseNegativeDetector`.
         estimator / n_bootstrap / seed: as in :class:`FalseNegativeDetector`.
         evidence: prebuilt :class:`~trueneg.pu.evidence.Evidence` (default: from ``data`` and ``pool``).
+        show_progress: a status line on stderr while the detector fits (it can take a minute).
 
     The fitted detector's description (signals, classifier, signal importance) is in ``estimate.details``.
 
@@ -341,7 +343,18 @@ def estimate_false_negatives(
         >>> est = estimate_false_negatives(pool, data)  # doctest: +SKIP
         >>> est.rate(~est.labeled & (pool.candidates >= 0))  # doctest: +SKIP
     """
-    return _fit_on_pool(pool, data, detector, estimator, n_bootstrap, seed, evidence)[1]
+    if not show_progress:
+        return _fit_on_pool(pool, data, detector, estimator, n_bootstrap, seed, evidence)[1]
+    import sys
+    import time
+
+    pairs = int((pool.candidates >= 0).sum())
+    sys.stderr.write(f"Fitting the false-negative detector on {pairs} candidate pairs of {len(pool.query_ids)} "
+                     "queries (cross-fitted) ...\n")  # fmt: skip
+    started = time.perf_counter()
+    estimate = _fit_on_pool(pool, data, detector, estimator, n_bootstrap, seed, evidence)[1]
+    sys.stderr.write(f"Fitted the false-negative detector in {time.perf_counter() - started:.1f} s\n")
+    return estimate
 
 
 def fit_detector(
