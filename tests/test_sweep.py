@@ -294,3 +294,12 @@ def test_a_missing_extra_names_it_with_its_brackets(work: Path, monkeypatch) -> 
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "needs the 'fast' extra: pip install 'trueneg[fast]'" in " ".join(result.output.split())
     assert not (work / "out.jsonl").exists()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_an_audit_that_emits_nothing_draws_its_report_without_numpy_warnings(work: Path) -> None:
+    small_folder(work / "small")
+    result = runner.invoke(app, ["audit", "small", "-o", "emptied", "--max-fn-rate", "0", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((work / "emptied" / "audit.json").read_text())
+    assert summary["mining"]["negatives_emitted"] == 0 and "emitted negatives (none)" not in result.output

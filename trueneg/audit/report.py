@@ -275,7 +275,11 @@ def _plots(result: AuditResult) -> tuple[str, str]:
     finite = np.concatenate([v[np.isfinite(v)] for v in values])
     bins = np.linspace(finite.min(), finite.max(), 40) if finite.size else 10
     for v, label in zip(values, ["labeled positives", "unlabeled candidates", "emitted negatives"]):
-        ax.hist(v[np.isfinite(v)], bins=bins, density=True, alpha=0.5, label=f"{label} ({len(v)})")
+        shown = v[np.isfinite(v)]
+        if not shown.size:  # nothing emitted (or nothing unlabeled): a legend entry, no density of nothing
+            ax.plot([], [], label=f"{label} (none)")
+            continue
+        ax.hist(shown, bins=bins, density=True, alpha=0.5, label=f"{label} ({len(v)})")
     ax.set_xlabel("retrieval score")
     ax.set_ylabel("density")
     ax.legend()
