@@ -303,3 +303,20 @@ def test_an_audit_that_emits_nothing_draws_its_report_without_numpy_warnings(wor
     assert result.exit_code == 0, result.output
     summary = json.loads((work / "emptied" / "audit.json").read_text())
     assert summary["mining"]["negatives_emitted"] == 0 and "emitted negatives (none)" not in result.output
+
+
+def test_every_command_takes_quiet() -> None:
+    import typer.main
+
+    def commands(group, prefix=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*prefix, name))
+            else:
+                yield (*prefix, name), command
+
+    found = dict(commands(typer.main.get_command(app)))
+    assert len(found) >= 10
+    for name, command in found.items():
+        flags = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"-q", "--quiet"} <= flags, " ".join(name)

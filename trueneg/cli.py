@@ -737,7 +737,7 @@ def judge(
 
     try:
         if judge_spec:
-            summary = judge_file(sample, _judges(judge_spec), overwrite=overwrite)
+            summary = judge_file(sample, _judges(judge_spec), overwrite=overwrite, show_progress=not quiet)
             _print_mapping("trueneg judge", summary, as_json)
             return
         load_sample(sample)

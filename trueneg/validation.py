@@ -62,3 +62,23 @@ def check_one_of(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+def require_extra(modules: str | tuple[str, ...], extra: str, what: str) -> None:
+    """Raise ``ImportError`` naming the extra to install when a module of ``modules`` is missing (before any work).
+
+    The one check of every optional dependency, so each says ``pip install 'trueneg[EXTRA]'`` the same way.
+
+    Example:
+        >>> require_extra("json", "hf", "reading")  # present: returns
+        >>> require_extra("no_such_module_xyz", "hf", "reading")
+        Traceback (most recent call last):
+        ...
+        ImportError: reading needs the 'hf' extra: pip install 'trueneg[hf]' (no module 'no_such_module_xyz')
+    """
+    import importlib.util
+
+    for module in (modules,) if isinstance(modules, str) else modules:
+        if importlib.util.find_spec(module) is None:
+            missing = f"no module {module!r}"
+            raise ImportError(f"{what} needs the '{extra}' extra: pip install 'trueneg[{extra}]' ({missing})")

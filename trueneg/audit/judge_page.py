@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -133,7 +134,9 @@ def serve(path: str | os.PathLike, port: int = 0) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", port), _handler(sample))
 
 
-def judge_file(path: str | os.PathLike, judges: list[Any], overwrite: bool = False) -> dict[str, Any]:
+def judge_file(
+    path: str | os.PathLike, judges: list[Any], overwrite: bool = False, show_progress: bool = False
+) -> dict[str, Any]:
     """Fill the empty judgments of ``path`` with the first of ``judges`` (all rows with ``overwrite``); atomic.
 
     The cascade's later judges re-check what the earlier ones flag relevant (as in ``mine --judge``).
@@ -148,8 +151,10 @@ def judge_file(path: str | os.PathLike, judges: list[Any], overwrite: bool = Fal
                        rows[i]["document"], float(rows[i].get("probability") or 0.0)) for i in todo]  # fmt: skip
     verdict = np.ones(len(todo), dtype=bool)
     name = "+".join(j.name for j in judges)
-    for judge in judges:
+    for stage, judge in enumerate(judges):
         open_items = [k for k in range(len(todo)) if verdict[k]]
+        if show_progress and open_items:
+            sys.stderr.write(f"Judge {stage + 1}/{len(judges)} ({judge.name}): {len(open_items)} pairs ...\n")
         answers = judge.judge([items[k] for k in open_items]) if open_items else []
         for k, (relevant, _) in zip(open_items, answers):
             verdict[k] = relevant

@@ -27,7 +27,7 @@ from trueneg import signals
 from trueneg.candidates.cache import EmbeddingCache, default_cache_dir
 from trueneg.data.dataset import PLURAL
 from trueneg.io import write_json
-from trueneg.validation import check_one_of
+from trueneg.validation import check_one_of, require_extra
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx-int8")
@@ -106,14 +106,6 @@ def _model_fingerprint(path: str, memo_dir: Path | None = None) -> str:
     except (OSError, ValueError):  # a read-only cache folder: computed again next time
         pass
     return value
-
-
-def require_extra(module: str, extra: str, what: str) -> None:
-    """Raise ``ImportError`` naming the extra to install when ``module`` is missing (checked before any work)."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ImportError(f"{what} needs the '{extra}' extra: pip install 'trueneg[{extra}]' (no module {module!r})")
 
 
 class SentenceTransformerEncoder:

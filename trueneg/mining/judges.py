@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -282,7 +283,11 @@ def parse_judge(spec: str) -> Judge:
 
 
 def run_cascade(
-    items: list[JudgeItem], judges: list[Judge], budget: int | None = None, record: str | os.PathLike | None = None
+    items: list[JudgeItem],
+    judges: list[Judge],
+    budget: int | None = None,
+    record: str | os.PathLike | None = None,
+    show_progress: bool = False,
 ) -> tuple[np.ndarray, list[Judgment]]:
     """Pass ``items`` through ``judges`` in order; each judge sees only what the previous one flagged.
 
@@ -302,6 +307,8 @@ def run_cascade(
             alive = np.sort(alive[by_probability[:budget]])
         if len(alive) == 0:
             break
+        if show_progress:  # a judge (an LLM above all) can take minutes: say who is judging how much
+            sys.stderr.write(f"Judge {stage + 1}/{len(judges)} ({judge.name}): {len(alive)} pairs ...\n")
         verdicts = judge.judge([items[n] for n in alive])
         judgments += [
             Judgment(items[n].query_id, items[n].doc_id, judge.name, bool(v), round(float(s), 6))

@@ -370,7 +370,7 @@ def mine_pool(
         probability = np.where(exempt, 0.0, np.nan_to_num(estimate.probability, nan=1.0))
         suspect = alive & ~exempt & (probability >= cfg.relabel_probability)
         if judges:
-            suspect = _judge(data, pool, suspect, probability, judges, cfg.judge_budget, judgments_file)
+            suspect = _judge(data, pool, suspect, probability, judges, cfg.judge_budget, judgments_file, show_progress)
             if cfg.fn_action == "drop":
                 drop["judged_relevant"] = suspect & eligible
                 eligible &= ~suspect
@@ -538,6 +538,7 @@ def _judge(
     judges: list[Any],
     budget: int | None,
     record: str | os.PathLike | None,
+    show_progress: bool = False,
 ) -> np.ndarray:
     """The suspects that every judge of the cascade flags (the first stage is trueneg's probability)."""
     from trueneg.mining.judges import JudgeItem, run_cascade
@@ -549,7 +550,8 @@ def _judge(
                   data.doc_texts[first_positive[r]], data.doc_texts[pool.candidates[r, c]], float(probability[r, c]))
         for r, c in zip(rows, cols)
     ]  # fmt: skip
-    flagged, _ = run_cascade(items, list(judges), budget, record) if items else (np.zeros(0, dtype=bool), [])
+    flagged, _ = (run_cascade(items, list(judges), budget, record, show_progress) if items
+                  else (np.zeros(0, dtype=bool), []))  # fmt: skip
     out = np.zeros(suspect.shape, dtype=bool)
     out[rows[flagged], cols[flagged]] = True
     return out

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.mining.summary import MiningSummary
-from trueneg.validation import check_one_of
+from trueneg.validation import check_one_of, require_extra
 
 FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
 EXTRA_FIELDS = {
@@ -225,10 +225,9 @@ class MiningResult:
 
     def to_dataset(self, format: str = "flagembedding", extra_columns: bool = False) -> Any:
         """The rows of ``format`` as a Hugging Face ``datasets.Dataset`` (needs the ``hf`` extra)."""
-        try:
-            from datasets import Dataset
-        except ImportError as exc:
-            raise ImportError(f"to_dataset needs the 'hf' extra: pip install 'trueneg[hf]' ({exc})") from None
+        require_extra("datasets", "hf", "to_dataset")
+        from datasets import Dataset
+
         return Dataset.from_list(self.to_rows(format, extra_columns))
 
     def to_pandas(self, format: str = "flagembedding", extra_columns: bool = False) -> Any:

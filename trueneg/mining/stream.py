@@ -71,7 +71,7 @@ from trueneg.mining.result import FORMATS, MiningResult, remove_stale_sidecar, s
 from trueneg.mining.summary import MiningSummary
 from trueneg.pu import Evidence, FalseNegativeEstimate, fit_detector
 from trueneg.pu.detector import DetectorLike
-from trueneg.validation import check_one_of
+from trueneg.validation import check_one_of, require_extra
 
 __all__ = ["ENGINES", "ChunkMiner", "mine_to_file", "scaled_miner", "write_negatives"]
 LEXICAL_MAX_DOCS = 200_000  # above this the streamed detector leaves out the BM25 signals
@@ -465,9 +465,10 @@ class _RayWorker:
 def _ray_session() -> Iterator[None]:
     """Connect to Ray (``RAY_ADDRESS`` or a local instance started here, and stopped at the end)."""
     try:
-        import ray
+        require_extra("ray", "ray", "--engine ray")
     except ImportError as exc:
-        raise ValueError("--engine ray needs Ray Data: pip install 'trueneg[ray]'") from exc
+        raise ValueError(str(exc)) from None
+    import ray
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 from trueneg.recommendation.data import Interactions
 from trueneg.recommendation.metrics import top_k
 from trueneg.recommendation.missing import missing_order, relabel_matrix
-from trueneg.validation import check_range
+from trueneg.validation import check_range, require_extra
 
 
 def weak_positives(model: Any, train: Interactions, order: np.ndarray | None = None) -> sp.csr_matrix | None:
@@ -92,10 +92,9 @@ class FalseNegativeAwareALS(BaseEstimator):
         ``relabel_order``: each user's likeliest missing positives of ``train`` already computed by
         :func:`~trueneg.recommendation.missing.missing_order` (the validation choice shares one).
         """
-        try:
-            from implicit.cpu.als import AlternatingLeastSquares
-        except ImportError as exc:
-            raise ImportError(f"the ALS model needs the 'als' extra: pip install 'trueneg[als]' ({exc})") from None
+        require_extra("implicit", "als", "the ALS model")
+        from implicit.cpu.als import AlternatingLeastSquares
+
         check_range("factors", self.factors, low=1, integer=True)
         check_range("iterations", self.iterations, low=1, integer=True)
         check_range("relabel_top", self.relabel_top, low=0, integer=True)

@@ -21,6 +21,7 @@ from trueneg.io import atomic_dir, check_output_folder, resolve
 from trueneg.training.config import TrainConfig
 from trueneg.training.examples import TrainingExamples, load_examples
 from trueneg.training.modules import LOSSES
+from trueneg.validation import require_extra
 
 TRAIN_MARKER = "trueneg_train.json"  # every model folder trueneg writes has it; --overwrite replaces only those
 
@@ -136,11 +137,8 @@ def train(
         >>> result.model_path  # doctest: +SKIP
         'model'
     """
-    try:
-        import accelerate  # noqa: F401  (the trainer needs it)
-        from datasets import Dataset
-    except ImportError as exc:
-        raise ImportError(f"training needs the 'train' extra: pip install 'trueneg[train]' ({exc})") from None
+    require_extra(("accelerate", "datasets"), "train", "training")  # the trainer needs both
+    from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
     from transformers import PrinterCallback, set_seed
