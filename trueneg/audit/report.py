@@ -28,7 +28,7 @@ from trueneg.io import atomic_path, check_writable, write_json, write_rows
 from trueneg.mining.result import MiningResult
 from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
-from trueneg.pu.verify import check_enough, read_judgments, write_sample
+from trueneg.pu.verify import check_enough, read_judgments
 
 
 @dataclass
@@ -81,7 +81,8 @@ class AuditResult:
         self.write(html_path)
         written = (html_path, self.write(path / "audit.json")[0])
         if self.verification is not None:
-            written += (write_sample(path / "verify.jsonl", self.verification),)
+            write_rows(path / "verify.jsonl", self.verification)
+            written += (path / "verify.jsonl",)
         return written
 
 

@@ -73,6 +73,9 @@ def load_model(model: str | os.PathLike | None, device: str | None = None, cross
         ) from None
 
 
+_FINGERPRINTS: dict[str, str] = {}  # this process's digests, by the folder's path, sizes and mtimes
+
+
 def _model_fingerprint(path: str, memo_dir: Path | None = None) -> str:
     """Identity of a model: a digest of its files' contents (a local folder), else its name.
 
@@ -86,13 +89,16 @@ def _model_fingerprint(path: str, memo_dir: Path | None = None) -> str:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     signature = json.dumps([str(folder.resolve()), [(str(p.relative_to(folder)), p.stat().st_size,
                                                       p.stat().st_mtime_ns) for p in files]])  # fmt: skip
+    key = hashlib.sha256(signature.encode()).hexdigest()
+    if key in _FINGERPRINTS:  # identity() runs on every encode call: read the memo file once per model
+        return _FINGERPRINTS[key]
     memo_path = (memo_dir or default_cache_dir()) / "fingerprints.json"
     try:
         memo = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
-    key = hashlib.sha256(signature.encode()).hexdigest()
     if key in memo:
+        _FINGERPRINTS[key] = memo[key]
         return memo[key]
     digest = hashlib.blake2b(digest_size=16)
     for p in files:
@@ -101,6 +107,7 @@ def _model_fingerprint(path: str, memo_dir: Path | None = None) -> str:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     value = "content:" + digest.hexdigest()
+    _FINGERPRINTS[key] = value
     try:
         write_json(memo_path, {**memo, key: value})
     except (OSError, ValueError):  # a read-only cache folder: computed again next time

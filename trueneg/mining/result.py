@@ -129,10 +129,6 @@ class MiningResult:
         rows = self._rows(format)
         return rows if extra_columns else split_rows(rows, format)[0]
 
-    def extras(self, format: str = "flagembedding") -> list[dict[str, Any]]:
-        """The sidecar rows of ``format``: the extra fields of each output row that has any."""
-        return split_rows(self._rows(format), format)[1]
-
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per (query, negative), hardest first: ids, score and false-negative probability."""
         out = []
@@ -238,17 +234,19 @@ class MiningResult:
 
 
 def remove_stale_sidecar(output: Path) -> None:
-    """Remove a sidecar of an earlier run of ``output`` (it holds our ``row`` keys; anything else is left alone)."""
+    """Remove a sidecar of an earlier run of ``output`` (only a file in exactly the shape trueneg writes)."""
     from trueneg.data.readers import read_table
 
     side = sidecar_path(output)
     if not side.is_file():
         return
+    ours = {"row", "query", "anchor", *(name for names in EXTRA_FIELDS.values() for name in names)}
     try:
         first = next(read_table(side), (0, {}))[1]
     except Exception:  # noqa: BLE001 - unreadable: not provably ours
         return
-    if "row" in first:
+    # exactly the shape split_rows writes (a row number, the key text, extra fields only): anything else is left
+    if "row" in first and ("query" in first or "anchor" in first) and set(first) <= ours:
         side.unlink(missing_ok=True)
 
 

@@ -44,7 +44,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +56,6 @@ from scipy import stats
 from trueneg.candidates.pool import CandidatePool, member_of
 from trueneg.data.dataset import DataError, RetrievalData
 from trueneg.data.readers import read_table
-from trueneg.io import write_rows
 from trueneg.pu.detector import FalseNegativeEstimate
 from trueneg.validation import check_range
 
@@ -65,8 +63,6 @@ UNIFORM_SHARE = 0.5  # of a subset's draws spread uniformly over it (the rest fo
 TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives
 MIN_JUDGED = 30  # judged pairs below which no interval is given
 DEFAULT_LEVEL = 0.9
-VERIFY_FIELDS = ("query_id", "doc_id", "query", "document", "positives", "probability", "inclusion_probability",
-                 "draws", "rank", "sample_id", "judgment", "judge")  # fmt: skip
 
 
 @dataclass
@@ -234,12 +230,6 @@ def sample_rows(
             "judge": None,
         })  # fmt: skip
     return out
-
-
-def write_sample(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
-    """Write the verification rows as JSON Lines, atomically."""
-    write_rows(path, rows)
-    return Path(path)
 
 
 @dataclass
@@ -444,9 +434,4 @@ def judged_labels(data: RetrievalData, judgments: Judgments) -> RetrievalData:
             continue  # already a positive
         qrels.setdefault(qid, {})[did] = 1 if y else 0
     return dataclasses.replace(data, qrels=qrels)
-
-
-def summary_json(block: dict[str, Any]) -> str:
-    """One line of the verified block (for logs)."""
-    return json.dumps({k: v for k, v in block.items() if k != "file"})
 

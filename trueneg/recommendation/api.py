@@ -67,11 +67,13 @@ def fit_recommender(
     check_one_of("model", model, MODELS)
     params = dict(params)
     chosen: dict[str, Any] = {}
-    inner: list[Split] = []
+    inner: Split | None = None
 
-    def carve() -> Split:
-        inner[:] = inner or [validation_split(train, split, test_fraction, seed)]
-        return inner[0]
+    def carve() -> Split:  # the validation split, carved once and only when something is "auto"
+        nonlocal inner
+        if inner is None:
+            inner = validation_split(train, split, test_fraction, seed)
+        return inner
 
     if model == "mf":
         if params.get("sampler", "auto") == "auto":
