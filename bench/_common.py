@@ -121,3 +121,16 @@ def st_negatives(model: Any, data: Any, cache: str, num_negatives: int = 10) -> 
         verbose=False,
     )
     return list({(row["query"], row["negative"]) for row in mined})
+
+
+def interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of paired differences with its Student-t interval: ``(mean, low, high)`` (NaN bounds for one value)."""
+    import statistics
+
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half

@@ -31,8 +31,7 @@ import statistics
 import time
 
 import numpy as np
-from _common import SHARED, save
-from scipy import stats
+from _common import SHARED, interval, save
 
 from trueneg.recommendation import Interactions, evaluate_topk, load_interactions, split_interactions
 from trueneg.recommendation.als import FalseNegativeAwareALS
@@ -87,14 +86,6 @@ def run_one(log: Interactions, split: str, seed: int, with_bpr: bool) -> dict:
         arm("BPR uniform", "mf", sampler="uniform", show_progress=False)
         arm("BPR default", "mf", show_progress=False, sampler_kwargs={"range_max": 200, "max_probability": 0.03})
     return out
-
-
-def interval(values: list[float]) -> tuple[float, float, float]:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return mean, mean - half, mean + half
 
 
 def main() -> None:

@@ -142,7 +142,11 @@ def test_missing_labels_write_json_and_rows(tmp_path) -> None:
     assert [r["probability"] for r in found.to_records()] == [0.8, 0.7, 0.6, 0.3, 0.2, 0.1, 0.1]
     found.write(tmp_path / "missing.json")
     payload = json.loads((tmp_path / "missing.json").read_text())
-    assert set(payload) == {"expected_missing", "expected_missing_total", "records"}
+    assert set(payload) == {
+        "expected_missing", "expected_missing_total", "expected_missing_interval", "confidence", "records"
+    }  # fmt: skip
+    low, high = payload["expected_missing_interval"]
+    assert low <= payload["expected_missing_total"] <= high
     found.write(tmp_path / "missing.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "missing.jsonl").read_text().splitlines()]
     assert rows == found.to_records()

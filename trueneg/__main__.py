@@ -34,5 +34,6 @@ def main() -> None:
     # interpreter's finalisation, where the libraries' threads could turn the signal into a traceback
     os._exit(signals.exit_code() or 130)
 
+
 if __name__ == "__main__":
     main()

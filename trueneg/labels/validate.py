@@ -47,13 +47,13 @@ def check_labels(labels: np.ndarray, n_examples: int | None = None, n_classes: i
 def check_pred_probs(pred_probs: np.ndarray, labels: np.ndarray, tol: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Validated ``(pred_probs, labels)``: float64 rows on the simplex and int64 labels.
 
-    Example:
-        >>> import numpy as np
+        Example:
+            >>> import numpy as np
 
-from trueneg.validation import ArgumentError
-        >>> probs, labels = check_pred_probs(np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([0, 1]))
-        >>> probs.dtype.name, labels.tolist()
-        ('float64', [0, 1])
+    from trueneg.validation import ArgumentError
+            >>> probs, labels = check_pred_probs(np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([0, 1]))
+            >>> probs.dtype.name, labels.tolist()
+            ('float64', [0, 1])
     """
     probs = np.asarray(pred_probs)
     if probs.ndim != 2 or probs.shape[1] < 2:

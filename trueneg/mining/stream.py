@@ -469,6 +469,7 @@ def _ray_session() -> Iterator[None]:
     except ImportError as exc:
         raise ValueError(str(exc)) from None
     import ray
+
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)

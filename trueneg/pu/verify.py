@@ -138,7 +138,10 @@ def design_probabilities(
 
 
 def draw_design(
-    p: np.ndarray, n: int, seed: int = 0, focus: Sequence[tuple[np.ndarray, float]] = (),
+    p: np.ndarray,
+    n: int,
+    seed: int = 0,
+    focus: Sequence[tuple[np.ndarray, float]] = (),
     uniform_share: float = UNIFORM_SHARE,
 ) -> Draws:
     """Draw with replacement by :func:`design_probabilities` until ``n`` distinct pairs are drawn (seeded)."""
@@ -205,7 +208,11 @@ def estimate_total(
 
 
 def sample_rows(
-    data: RetrievalData, pool: CandidatePool, frame: Frame, n: int, seed: int = 0,
+    data: RetrievalData,
+    pool: CandidatePool,
+    frame: Frame,
+    n: int,
+    seed: int = 0,
     focus: Sequence[tuple[np.ndarray, float]] = (),
 ) -> list[dict[str, Any]]:
     """The rows of ``verify.jsonl``: ``n`` distinct frame pairs drawn by the design, ``judgment`` empty."""
@@ -434,4 +441,3 @@ def judged_labels(data: RetrievalData, judgments: Judgments) -> RetrievalData:
             continue  # already a positive
         qrels.setdefault(qid, {})[did] = 1 if y else 0
     return dataclasses.replace(data, qrels=qrels)
-

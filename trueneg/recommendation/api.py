@@ -182,8 +182,12 @@ def train_recommender(
                 "sampler": fitted.sampler if isinstance(fitted.sampler, str) else type(fitted.sampler).__name__,
             }
             if model == "mf"
-            else {"fn_weighting": fitted.fn_weighting, "relabel_top": fitted.relabel_top if fitted.fn_weighting
-                  else 0, "relabeled": fitted.relabeled_, **({"l2": fitted.l2} if model == "ease" else {})}
+            else {
+                "fn_weighting": fitted.fn_weighting,
+                "relabel_top": fitted.relabel_top if fitted.fn_weighting else 0,
+                "relabeled": fitted.relabeled_,
+                **({"l2": fitted.l2} if model == "ease" else {}),
+            }
         ),  # fmt: skip
         **metrics,
         "fit_seconds": fitted.fit_seconds_,

@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from trueneg.audit.config import AuditConfig
 from trueneg.candidates.encoders import SentenceTransformerEncoder
+from trueneg.cli.common import CONTEXT, err
+from trueneg.cli.common import fail as _fail
+from trueneg.cli.common import silence as _silence
+from trueneg.cli.multilabel import app as multilabel_app
 from trueneg.mining.config import MiningConfig, ScaleConfig
 from trueneg.training.config import TrainConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-CONTEXT = {"help_option_names": ["-h", "--help"]}
 # rich_markup_mode=None: plain help, so "[default: ...]" and option texts with brackets are shown as written
 app = typer.Typer(
     add_completion=False,
@@ -60,9 +62,7 @@ def _main(
     """Hard negatives that are truly negative: mine, audit, train and evaluate with false negatives in mind."""
 
 
-err = Console(stderr=True)
-
-DEMO_DIR = Path(__file__).parent / "data" / "demo"
+DEMO_DIR = Path(__file__).parent.parent / "data" / "demo"
 
 # options shared by the commands that read retrieval data (mine, audit; --strict also eval)
 # the library's defaults, declared once: the options below read them from these objects
@@ -89,34 +89,6 @@ def _judges(specs: list[str] | None) -> list[Any] | None:
         return [parse_judge(spec) for spec in specs] if specs else None
     except ValueError as exc:
         _fail(str(exc))
-
-
-def _silence(quiet: bool) -> None:
-    """With -q: no progress bars or info logs from the libraries underneath (model loading, exports)."""
-    if not quiet:
-        return
-    import warnings
-
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    os.environ["TQDM_DISABLE"] = "1"  # the libraries' own bars too (sentence-transformers' "Computing widget examples")
-    for module in ("torch.onnx", "torch.jit", "transformers", "onnxruntime"):  # the ONNX export's tracer warnings
-        warnings.filterwarnings("ignore", module=module)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
-        pass
-
-
-def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    # escaped: "pip install 'trueneg[train]'" must keep its brackets, which rich reads as markup
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _columns(query: str | None, positives: list[str] | None, negatives: list[str] | None, label: str | None) -> Any:
@@ -228,8 +200,10 @@ def mine(
         False, "--allow-empty", help="Write the output even when the filters leave no negative at all (else: an error)."
     ),
     extra_columns: bool = typer.Option(
-        False, "--extra-columns", help="Keep the probabilities, inferred flags and raw teacher scores in the rows "
-        "[default: in NAME.trueneg-extra.jsonl beside them, so the rows train as they are]."
+        False,
+        "--extra-columns",
+        help="Keep the probabilities, inferred flags and raw teacher scores in the rows "
+        "[default: in NAME.trueneg-extra.jsonl beside them, so the rows train as they are].",
     ),
     query_column: str | None = QUERY_COLUMN,
     positive_column: list[str] | None = POSITIVE_COLUMN,
@@ -722,8 +696,9 @@ def judge(
     sample: Path = typer.Argument(..., help="A verify.jsonl written by trueneg audit --verify."),
     port: int = typer.Option(0, help="Port of the local page on 127.0.0.1 [default: a free one]."),
     judge_spec: list[str] | None = typer.Option(
-        None, "--judge", help="Fill by machine instead: cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL "
-        "(repeatable: a cascade)."
+        None,
+        "--judge",
+        help="Fill by machine instead: cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL (repeatable: a cascade).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --judge: judge every row, not only empty ones."),
     as_json: bool = typer.Option(False, "--json", help="With --judge: print the summary as JSON on stdout."),
@@ -764,6 +739,7 @@ recommend_app = typer.Typer(
     context_settings=CONTEXT,
 )
 app.add_typer(recommend_app, name="recommend")
+app.add_typer(multilabel_app, name="multilabel")
 
 _LOG_HELP = "Interaction log: MovieLens u.data (or its folder), .csv, .tsv or .parquet with user and item columns."
 

@@ -1,0 +1,43 @@
+"""What every command module of the command line shares: the error console, the one way to fail, -q."""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or library logs.")
+JSON = typer.Option(False, "--json", help="Print one JSON object instead of the table.")
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` to stderr and exit with status 2."""
+    from rich.markup import escape
+
+    # escaped: "pip install 'trueneg[train]'" must keep its brackets, which rich reads as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def silence(quiet: bool) -> None:
+    """With -q: no progress bars or info logs from the libraries underneath (model loading, exports)."""
+    if not quiet:
+        return
+    import warnings
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TQDM_DISABLE"] = "1"  # the libraries' own bars too (sentence-transformers' "Computing widget examples")
+    for module in ("torch.onnx", "torch.jit", "transformers", "onnxruntime"):  # the ONNX export's tracer warnings
+        warnings.filterwarnings("ignore", module=module)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        pass
