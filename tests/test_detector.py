@@ -95,10 +95,45 @@ def test_label_free_signals_do_not_change_when_a_pair_is_labeled() -> None:
     scores = np.einsum("ij,ij->i", pool.query_vectors[pos_q], pool.doc_vectors[pos_d]).astype(np.float32)
     pool2 = replace(pool, positives=positives, judged_negatives=negatives, positive_query=pos_q,
                     positive_doc=pos_d, positive_scores=scores)  # fmt: skip
-    label_free = ("score", "gap_to_top", "rank", "lexical", "lexical_rank", "cross_query", "cross_query_count")
+    label_free = ("score", "gap_to_top", "rank", "lexical", "lexical_rank", "cross_query", "cross_query_count",
+                  "hubness", "csls", "query_rank")  # fmt: skip
     a = Evidence.from_pool(data, pool).features(pool, label_free)
     b = Evidence.from_pool(relabeled, pool2).features(pool2, label_free)
     assert np.allclose(a, b, equal_nan=True)
+
+
+def test_hub_signals_match_brute_force_and_the_scale_path(tmp_path: Path) -> None:
+    """hubness / csls / query_rank by hand from every query's cosine, and the same from .npy embedding files."""
+    from trueneg.candidates import EmbeddingMatrix
+
+    data, pool, _ = planted_missing_positives(n_queries=30, seed=3)
+    X = Evidence.from_pool(data, pool).features(pool, ("hubness", "csls", "query_rank"))
+    valid = pool.candidates >= 0
+    sims = pool.doc_vectors @ pool.query_vectors.T  # (docs, queries)
+    for q, k in list(zip(*np.nonzero(valid)))[:200:7]:
+        d = pool.candidates[q, k]
+        top = np.sort(sims[d])[::-1]
+        cosine = float(pool.query_vectors[q] @ pool.doc_vectors[d])
+        assert X[q, k, 0] == pytest.approx(top[:10].mean(), abs=1e-5)
+        assert X[q, k, 1] == pytest.approx(2 * cosine - top[:10].mean(), abs=1e-5)
+        assert X[q, k, 2] == pytest.approx(1 / (1 + min((top[:50] > cosine + 1e-6).sum(), 50)), abs=1e-6)
+    assert np.isnan(X[~valid]).all()
+    np.save(tmp_path / "docs.npy", pool.doc_vectors)
+    np.save(tmp_path / "queries.npy", pool.query_vectors)
+    on_disk = Evidence(data, EmbeddingMatrix.from_npy(tmp_path / "docs.npy"), list(pool.query_ids),
+                       EmbeddingMatrix.from_npy(tmp_path / "queries.npy"))  # fmt: skip
+    assert np.allclose(on_disk.features(pool, ("hubness", "csls", "query_rank")), X, equal_nan=True, atol=1e-5)
+
+
+def test_hub_signals_are_the_same_for_labeled_and_hidden_positives() -> None:
+    """No label enters them: with positives labeled at random, labeled and hidden positives look alike."""
+    data, pool, hidden = planted_missing_positives(n_queries=60, seed=4)
+    labeled, _, _ = population(pool)
+    rows, cols, truth = _unlabeled_truth(data, pool, hidden)
+    X = Evidence.from_pool(data, pool).features(pool, ("csls", "query_rank"))
+    for j in range(2):
+        on_labeled, on_hidden = X[:, :, j][labeled], X[rows[truth], cols[truth], j]
+        assert abs(np.median(on_labeled) - np.median(on_hidden)) < 0.05 * max(abs(np.median(on_hidden)), 1.0)
 
 
 def test_leave_one_out_signals_leave_out_the_pair_itself() -> None:

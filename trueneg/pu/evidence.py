@@ -34,7 +34,17 @@ the classifier may combine with the others either way):
 ``lexical_rank``          1 - (BM25 rank among the query's candidates) / candidates
 ``cross_query``           max cosine between this query and another query that labels the candidate
 ``cross_query_count``     log(1 + number of other queries that label the candidate)
+``hubness``               mean cosine of the candidate to its 10 nearest queries (of all the queries):
+                          how close it is to every query, not only to this one
+``csls``                  2 cos(query, candidate) - hubness: cross-domain similarity local scaling
+                          (Conneau et al., 2018), the score corrected for the candidate being a hub
+``query_rank``            1 / (1 + number of queries nearer to the candidate than this one), counted
+                          among the candidate's 50 nearest queries: mutual nearest neighbours score 1
 ========================  ==========================================================================
+
+``hubness``, ``csls`` and ``query_rank`` look at no label, so they exist with one labeled positive
+per query, where the leave-one-out signals are empty; they need document and query vectors, and
+search the queries the way :func:`~trueneg.candidates.index.exact_search` searches documents.
 
 Example:
     >>> evidence = Evidence.from_pool(data, pool)  # doctest: +SKIP
@@ -49,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.candidates.index import exact_search
 from trueneg.candidates.pool import CandidatePool, judged_sets, member_of
 from trueneg.candidates.sparse import BM25Index
 from trueneg.data.dataset import RetrievalData
@@ -69,6 +80,9 @@ SIGNALS = (
     "lexical_rank",
     "cross_query",
     "cross_query_count",
+    "hubness",
+    "csls",
+    "query_rank",
 )
 NEEDS = {  # what each signal needs beyond the pool's scores
     "positive_max": "vectors",
@@ -79,9 +93,14 @@ NEEDS = {  # what each signal needs beyond the pool's scores
     "lexical_rank": "texts",
     "cross_query": "query_vectors",
     "cross_query_count": "query_vectors",
+    "hubness": "both_vectors",
+    "csls": "both_vectors",
+    "query_rank": "both_vectors",
 }
-UNORDERED = ("query_density",)  # signals with no known direction (the others: higher = more like a positive)
+UNORDERED = ("query_density", "hubness")  # signals with no known direction (the others: higher = more like a positive)
 _BLOCK = 256  # queries per block of the (queries, candidates, positives) similarity tensor
+HUB_K = 10  # nearest queries averaged by ``hubness``
+REVERSE_K = 50  # nearest queries ``query_rank`` counts among
 
 
 def _take(matrix: Any, rows: np.ndarray) -> np.ndarray:
@@ -128,6 +147,7 @@ class Evidence:
             "vectors": self.doc_vectors is not None,
             "texts": self.lexical and has_data,
             "query_vectors": self.query_vectors is not None and len(self.query_ids) > 0 and has_data,
+            "both_vectors": self.query_vectors is not None and self.doc_vectors is not None and len(self.query_ids) > 0,
         }
         return tuple(s for s in SIGNALS if have.get(NEEDS.get(s, ""), True))
 
@@ -155,6 +175,8 @@ class Evidence:
             out.update(self._lexical_signals(pool))
         if {"cross_query", "cross_query_count"} & set(signals):
             out.update(self._cross_query_signals(pool))
+        if {"hubness", "csls", "query_rank"} & set(signals):
+            out.update(self._hub_signals(pool))
         stacked = np.stack([out[s] for s in signals], axis=2)
         stacked[~valid] = np.nan
         return stacked
@@ -273,6 +295,51 @@ class Evidence:
         cross[q, k] = np.where(number > 0, best, 0.0)
         cross_count[q, k] = np.log1p(number)
         return {"cross_query": cross, "cross_query_count": cross_count}
+
+
+    # -- how close the candidate is to every query, not only to this one ---------------------------
+    def _query_neighbours(self, docs: np.ndarray) -> np.ndarray:
+        """``(len(docs), REVERSE_K)`` cosines of each document to its nearest queries, highest first."""
+        vectors = _take(self.doc_vectors, docs)
+        if isinstance(self.query_vectors, np.ndarray):
+            queries = np.asarray(self.query_vectors, dtype=np.float32)
+            k = min(REVERSE_K, len(queries))
+            best = np.empty((len(docs), k), dtype=np.float32)
+            step = max(1, (64 * 2**20) // (4 * max(len(queries), 1)))
+            for start in range(0, len(docs), step):
+                sims = vectors[start : start + step] @ queries.T
+                if sims.shape[1] > k:
+                    sims = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
+                best[start : start + step] = -np.sort(-sims, axis=1)
+            return best
+        return exact_search(vectors, self.query_vectors, REVERSE_K)[0]
+
+    def _hub_signals(self, pool: CandidatePool) -> dict[str, np.ndarray]:
+        valid = pool.candidates >= 0
+        q, k = np.nonzero(valid)
+        docs = pool.candidates[q, k]
+        unique, where = np.unique(docs, return_inverse=True)
+        neighbours = self._query_neighbours(unique)
+        hub = neighbours[:, :HUB_K].mean(axis=1).astype(np.float64)
+        rows = self._query_rows(pool)
+        query_vectors = _take(self.query_vectors, rows)
+        cosine = np.einsum("ij,ij->i", query_vectors[q], _take(self.doc_vectors, unique)[where]).astype(np.float64)
+        nearer = (neighbours[where] > cosine[:, None] + 1e-6).sum(axis=1)
+        out = {name: np.full(valid.shape, np.nan) for name in ("hubness", "csls", "query_rank")}
+        out["hubness"][q, k] = hub[where]
+        out["csls"][q, k] = 2 * cosine - hub[where]
+        out["query_rank"][q, k] = 1.0 / (1.0 + nearer)
+        return out
+
+    def _query_rows(self, pool: CandidatePool) -> np.ndarray:
+        """Row of ``query_vectors`` of each of the pool's queries."""
+        if not self._row:
+            self._row = {q: i for i, q in enumerate(self.query_ids)}
+        missing = [q for q in pool.query_ids if q not in self._row]
+        if missing:
+            raise ValueError(f"evidence has no vector for query {missing[0]!r}; build it over every query of the data")
+        own = np.array([self._row[q] for q in pool.query_ids], dtype=np.int64)
+        return own if self.query_rows is None else np.asarray(self.query_rows)[own]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
