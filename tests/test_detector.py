@@ -361,3 +361,49 @@ def test_inferred_positives_and_negative_probabilities_read_back_for_training(fm
     assert max(p for probs in examples.negative_probabilities for p in probs) < 0.5
     plain = mine_negatives(data, **kw).to_rows(fmt)
     assert all("neg_probability" not in r and "negative_probabilities" not in r for r in plain)
+
+
+# -- a second model as evidence --------------------------------------------------------------------
+
+
+class _Broken:
+    """An encoder that fails on its first call."""
+
+    def encode(self, texts: list[str], kind: str) -> np.ndarray:
+        raise RuntimeError("no weights")
+
+
+def test_teacher_signals_are_label_free_and_reach_the_audit(tmp_path: Path) -> None:
+    """The teacher's scores become teacher_* signals: unchanged when a pair is labeled, used by `audit`."""
+    from trueneg.audit import audit
+    from trueneg.mining.teacher import pool_scorer
+
+    data, pool, hidden = planted_missing_positives(n_queries=12, seed=6)
+    teacher = HashEncoder(seed=9)
+    scorer = pool_scorer(teacher, data, show_progress=False)
+    signals = ("teacher_score", "teacher_rank", "teacher_z", "rank_mean")
+    X = Evidence.from_pool(data, pool, teacher=scorer).features(pool, signals)
+    q, k = 2, 3
+    d = pool.candidates[q, k]
+    expected = (
+        teacher.encode([data.query_texts[data.query_index(pool.query_ids[q])]], "query")[0]
+        @ teacher.encode([data.doc_texts[d]], "document")[0]
+    )
+    assert X[q, k, 0] == pytest.approx(float(expected), abs=1e-5)
+    assert np.nanmax(X[:, :, 1]) == 1.0 and np.isnan(X[pool.candidates < 0]).all()
+    doc = sorted(hidden)[0]
+    relabeled = replace(data, qrels={**data.qrels, doc[0]: {**data.qrels[doc[0]], doc[1]: 1}})
+    X2 = Evidence.from_pool(relabeled, pool, teacher=pool_scorer(teacher, relabeled, show_progress=False)).features(
+        pool, signals
+    )
+    assert np.allclose(X, X2, equal_nan=True)
+    result = audit(data, HashEncoder(), teacher=teacher, depth=30, show_progress=False)
+    assert result.summary["teacher"] is not None
+    assert set(signals) <= set(result.summary["detector"]["signals"])
+    with pytest.raises(ValueError, match="teacher .*: cannot score a"):
+        audit(data, HashEncoder(), teacher=_Broken(), depth=30, show_progress=False)
+    missing = runner.invoke(
+        app, ["audit", str(tmp_path / "none"), "-o", str(tmp_path / "a"), "--teacher", str(tmp_path / "nope")]
+    )
+    assert missing.exit_code == 2 and "no such model folder" in " ".join(missing.output.split())
+    assert not (tmp_path / "a").exists()

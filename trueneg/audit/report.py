@@ -15,18 +15,26 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from trueneg.audit.config import AuditConfig
 from trueneg.audit.verification import check_sample_target, verify_audit
-from trueneg.candidates.encoders import CacheDir, ModelLike, describe_encoder, encoder_for, pop_encoder_settings
+from trueneg.candidates.encoders import (
+    CacheDir,
+    ModelLike,
+    check_model_folder,
+    describe_encoder,
+    encoder_for,
+    pop_encoder_settings,
+)
 from trueneg.candidates.pool import CandidatePool, member_of, retrieve_candidates
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, check_writable, write_json, write_rows
 from trueneg.mining.result import MiningResult
-from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
+from trueneg.mining.teacher import pool_scorer
+from trueneg.pu import Evidence, FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
 from trueneg.pu.verify import check_enough, read_judgments
 
@@ -94,6 +102,8 @@ def audit(
     detector: DetectorLike = "multi",
     cache_dir: CacheDir = None,
     judgments: str | os.PathLike | None = None,
+    teacher: Any = None,
+    teacher_type: Literal["auto", "bi-encoder", "cross-encoder"] = "auto",
     show_progress: bool = True,
     **options: Any,
 ) -> AuditResult:
@@ -109,6 +119,9 @@ def audit(
         judgments: a filled ``verify.jsonl`` of an earlier ``verify=N`` run on the same data, model and
             seed: the summary then holds ``verified``, design-based estimates with intervals
             (:mod:`trueneg.audit.verify`), beside the model-based ones.
+        teacher: a second model (bi-encoder or cross-encoder, an object or a name; ``teacher_type``
+            says which when it cannot be told): its scores of the pool's pairs become the detector's
+            ``teacher_*`` signals, evidence that exists with one labeled positive per query.
         options: :class:`AuditConfig` fields (``verify=N`` draws a verification sample, written as
             ``verify.jsonl`` by :meth:`AuditResult.write`), and the deprecated encoder settings.
 
@@ -122,13 +135,19 @@ def audit(
     cfg = AuditConfig.build(config, **options)
     if judgments is not None:  # the file's own faults before any work
         check_enough(read_judgments(judgments))
+    check_model_folder(teacher, "teacher")
     encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="audit")
+    scorer = None
+    if teacher is not None:  # loaded and tried on one pair before retrieval: a broken teacher fails first
+        batch = getattr(encoder, "batch_size", 32)
+        scorer = pool_scorer(teacher, data, teacher_type, batch, cache_dir=cache_dir, show_progress=show_progress)
     pool = retrieve_candidates(
         data, encoder, depth=cfg.depth, retriever=cfg.retriever, cache_dir=cache_dir, show_progress=show_progress
     )
     est = estimate_false_negatives(
-        pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed, show_progress=show_progress
-    )
+        pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed, show_progress=show_progress,
+        evidence=Evidence.from_pool(data, pool, teacher=scorer) if scorer is not None else None,
+    )  # fmt: skip
     mined = mine_pool(data, pool, cfg.mining(), fn_estimate=est, show_progress=False)
     tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
     tally.add(data, pool, est, mined)
@@ -137,6 +156,7 @@ def audit(
         "skipped": data.skipped or None,
         "retriever": cfg.retriever,
         "model": describe_encoder(encoder)[0] if cfg.retriever != "sparse" else None,
+        "teacher": None if teacher is None else str(teacher),
     }
     result = tally.result(summary, est, mined.summary["false_negatives"], cfg)
     if cfg.verify or judgments is not None:

@@ -24,7 +24,7 @@ import typer
 from rich.table import Table
 
 from trueneg.audit.config import AuditConfig
-from trueneg.candidates.encoders import SentenceTransformerEncoder
+from trueneg.candidates.encoders import SentenceTransformerEncoder, check_model_folder
 from trueneg.cli.common import CONTEXT, err
 from trueneg.cli.common import fail as _fail
 from trueneg.cli.common import silence as _silence
@@ -236,7 +236,9 @@ def mine(
     simans_a: float = typer.Option(MINE.simans_a, help="SimANS sharpness a."),
     simans_b: float = typer.Option(MINE.simans_b, help="SimANS offset b."),
     teacher: str | None = typer.Option(
-        None, help="Teacher model (bi-encoder or cross-encoder) that rescores candidates."
+        None,
+        help="Teacher model (bi-encoder or cross-encoder) that rescores candidates and is the detector's "
+        "second opinion.",
     ),
     teacher_type: str = typer.Option(MINE.teacher_type, help="auto, bi-encoder or cross-encoder."),
     max_fn_rate: float | None = typer.Option(
@@ -392,6 +394,10 @@ def audit(
         None, help="A filled verify.jsonl of an earlier --verify run (same data, model, seed): verified estimates."
     ),
     level: float = typer.Option(AUDIT.level, help="Level of the verified intervals."),
+    teacher: str | None = typer.Option(
+        None, help="A second model (bi-encoder or cross-encoder) whose scores the detector uses as evidence."
+    ),
+    teacher_type: str = typer.Option(MINE.teacher_type, help="auto, bi-encoder or cross-encoder."),
     as_json: bool = typer.Option(False, "--json", help="Print audit.json on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
@@ -418,6 +424,7 @@ def audit(
             depth=depth, top_k=top_k, estimator=estimator, n_suspects=suspects, num_negatives=num_negatives,
             perc_pos=perc_pos, max_fn_rate=max_fn_rate, retriever=retriever, seed=seed, verify=verify, level=level,
         )  # fmt: skip
+        check_model_folder(teacher, "--teacher")
         scaled = any(v is not None for v in (corpus_embeddings, query_embeddings, index, max_memory))
         scale = ScaleConfig(index=index or SCALE.index, max_memory=max_memory or SCALE.max_memory, fn_sample=fn_sample)
         if output_dir.exists() and not output_dir.is_dir():
@@ -425,8 +432,8 @@ def audit(
         inputs = [*input_files(data, corpus), corpus_embeddings, query_embeddings, judgments]
         for name in ("audit.json", "report.html", *(("verify.jsonl",) if verify else ())):
             check_output_path(output_dir / name, inputs, "audit")
-        if scaled and (verify or judgments is not None):
-            raise ValueError("--verify and --judgments apply to the in-memory audit; drop the scale options")
+        if scaled and (verify or judgments is not None or teacher is not None):
+            raise ValueError("--verify, --judgments and --teacher apply to the in-memory audit; drop the scale options")
         if verify:
             check_sample_target(output_dir / "verify.jsonl")
         columns = _columns(query_column, positive_column, negative_column, label_column)
@@ -436,7 +443,8 @@ def audit(
             result = audit_at_scale(loaded, encoder, config, scale, corpus_embeddings=corpus_embeddings,
                                     query_embeddings=query_embeddings, **common)  # fmt: skip
         else:
-            result = run_audit(loaded, encoder, config, judgments=judgments, **common)
+            result = run_audit(loaded, encoder, config, judgments=judgments, teacher=teacher,
+                               teacher_type=teacher_type, **common)  # fmt: skip
         written = result.write(output_dir)
     except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
         _fail(str(exc))

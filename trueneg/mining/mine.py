@@ -37,8 +37,8 @@ from trueneg.mining.config import MiningConfig
 from trueneg.mining.result import MiningResult
 from trueneg.mining.sampling import sample_negatives
 from trueneg.mining.summary import DROP_REASONS, MiningSummary
-from trueneg.mining.teacher import teacher_scores
-from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
+from trueneg.mining.teacher import pool_scorer, teacher_scores
+from trueneg.pu import Evidence, FalseNegativeEstimate, estimate_false_negatives
 from trueneg.pu.detector import DetectorLike
 from trueneg.validation import check_one_of
 
@@ -83,7 +83,8 @@ def mine_negatives(
             positive (default 0.9; ``None`` disables).
         simans_a / simans_b: SimANS parameters, for cosine-scale scores.
         teacher: optional bi-encoder or cross-encoder that rescores candidates; its scores then drive
-            the filters and hardness order and are written out as soft labels.
+            the filters and hardness order, are written out as soft labels, and give the
+            false-negative detector a second opinion (the ``teacher_*`` signals of :mod:`trueneg.pu.evidence`).
         teacher_type: ``"auto"``, ``"bi-encoder"`` or ``"cross-encoder"``.
         max_fn_rate: target false-negative rate among the emitted negatives. Candidates get a
             probability of being a missing positive (:func:`trueneg.pu.estimate_false_negatives`);
@@ -360,9 +361,16 @@ def mine_pool(
 
     estimate = None  # stage 4: the false-negative detector and its action
     if cfg.detects or judges:
+        evidence = (
+            Evidence.from_pool(data, pool, teacher=pool_scorer(teacher, data, cfg.teacher_type, batch_size, cache_dir,
+                                                               show_progress))
+            if teacher is not None and fn_estimate is None
+            else None
+        )  # fmt: skip
         estimate = fn_estimate or estimate_false_negatives(
-            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed, show_progress=show_progress
-        )
+            pool, data, detector=fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed, show_progress=show_progress,
+            evidence=evidence,
+        )  # fmt: skip
     fn_summary = probability = None
     inferred = np.zeros(cand.shape, dtype=bool)
     dropped_queries = np.zeros(n_q, dtype=bool)

@@ -2,18 +2,21 @@
 
 A bi-encoder teacher embeds queries and documents (through the same embedding cache as the
 retriever); a cross-encoder teacher reads each pair. When a teacher is given, its scores drive the
-false-negative filters and the hardness order, and are written out as soft labels.
+false-negative filters and the hardness order, and are written out as soft labels; and
+:func:`pool_scorer` gives the false-negative detector the teacher's scores as evidence.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trueneg.candidates.encoders import CacheDir, as_encoder, is_encoder, load_model, resolve_model
+from trueneg.candidates.pool import CandidatePool
 from trueneg.validation import check_one_of
 
 TEACHER_TYPES = ("auto", "bi-encoder", "cross-encoder")
@@ -65,3 +68,42 @@ def teacher_scores(
     pairs = [(query_texts[q], doc_texts[d]) for q, d in zip(query_index, doc_index)]
     scores = teacher.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True)
     return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, -1]
+
+
+def pool_scorer(
+    teacher: Any,
+    data: Any,
+    teacher_type: str = "auto",
+    batch_size: int = 32,
+    cache_dir: CacheDir = None,
+    show_progress: bool = True,
+) -> Callable[[CandidatePool], np.ndarray]:
+    """``scorer(pool) -> (Q, K)`` teacher scores of a pool's pairs (NaN for padding): the detector's second opinion.
+
+    The teacher is loaded and tried on one pair now, so a model that cannot encode fails before any work.
+    """
+    kind = teacher_kind(teacher, teacher_type)
+    if kind == "bi-encoder":
+        teacher = as_encoder(teacher, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
+    elif isinstance(teacher, str):
+        teacher = load_model(teacher, cross_encoder=True)
+    try:
+        zero = np.zeros(1, dtype=np.int64)
+        probe = teacher_scores(teacher, ["a query"], ["a document"], zero, zero, teacher_type=kind,
+                               batch_size=batch_size, cache_dir=False, show_progress=False)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any failure of a user's model is reported as one line
+        raise ValueError(f"teacher {teacher!s}: cannot score a (query, document) pair ({exc})") from None
+    if not np.isfinite(probe).all():
+        raise ValueError(f"teacher {teacher!s}: scored a (query, document) pair as {probe[0]}")
+
+    def scorer(pool: CandidatePool) -> np.ndarray:
+        valid = pool.candidates >= 0
+        q, k = np.nonzero(valid)
+        rows = np.array([data.query_index(qid) for qid in pool.query_ids], dtype=np.int64)
+        out = np.full(valid.shape, np.nan)
+        out[q, k] = teacher_scores(teacher, data.query_texts, data.doc_texts, rows[q], pool.candidates[q, k],
+                                   teacher_type=kind, batch_size=batch_size, cache_dir=cache_dir,
+                                   show_progress=show_progress)  # fmt: skip
+        return out
+
+    return scorer

@@ -40,6 +40,11 @@ the classifier may combine with the others either way):
                           (Conneau et al., 2018), the score corrected for the candidate being a hub
 ``query_rank``            1 / (1 + number of queries nearer to the candidate than this one), counted
                           among the candidate's 50 nearest queries: mutual nearest neighbours score 1
+``teacher_score``         a second model's score of the pair (``Evidence(teacher=...)``, ``--teacher``)
+``teacher_rank``          1 / (1 + the candidate's rank among the query's candidates by that score)
+``teacher_z``             that score standardized over the query's candidates
+``rank_mean``             1 / (1 + the mean of the candidate's two ranks, by the pool's and the second
+                          model's score): where both models put it high
 ========================  ==========================================================================
 
 ``hubness``, ``csls`` and ``query_rank`` look at no label, so they exist with one labeled positive
@@ -54,6 +59,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +89,10 @@ SIGNALS = (
     "hubness",
     "csls",
     "query_rank",
+    "teacher_score",
+    "teacher_rank",
+    "teacher_z",
+    "rank_mean",
 )
 NEEDS = {  # what each signal needs beyond the pool's scores
     "positive_max": "vectors",
@@ -96,7 +106,12 @@ NEEDS = {  # what each signal needs beyond the pool's scores
     "hubness": "both_vectors",
     "csls": "both_vectors",
     "query_rank": "both_vectors",
+    "teacher_score": "teacher",
+    "teacher_rank": "teacher",
+    "teacher_z": "teacher",
+    "rank_mean": "teacher",
 }
+TEACHER_SIGNALS = ("teacher_score", "teacher_rank", "teacher_z", "rank_mean")
 UNORDERED = ("query_density", "hubness")  # signals with no known direction (the others: higher = more like a positive)
 _BLOCK = 256  # queries per block of the (queries, candidates, positives) similarity tensor
 HUB_K = 10  # nearest queries averaged by ``hubness``
@@ -123,6 +138,8 @@ class Evidence:
         query_vectors: normalized query embeddings (array or ``EmbeddingMatrix``), or None.
         query_rows: row of ``query_vectors`` for each of ``query_ids`` (default: the same position).
         lexical: compute the BM25 signals (builds a BM25 index over the corpus on first use).
+        teacher: a second model's scores of a pool's pairs, ``teacher(pool) -> (Q, K)`` (NaN for
+            padding), e.g. :func:`trueneg.mining.teacher.pool_scorer`; its signals look at no label.
     """
 
     data: RetrievalData
@@ -131,14 +148,21 @@ class Evidence:
     query_vectors: Any = None
     query_rows: np.ndarray | None = None
     lexical: bool = True
+    teacher: Callable[[CandidatePool], np.ndarray] | None = None
     _bm25: BM25Index | None = field(default=None, init=False, repr=False)
     _holders: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
     _row: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def from_pool(cls, data: RetrievalData, pool: CandidatePool, lexical: bool = True) -> Evidence:
+    def from_pool(
+        cls,
+        data: RetrievalData,
+        pool: CandidatePool,
+        lexical: bool = True,
+        teacher: Callable[[CandidatePool], np.ndarray] | None = None,
+    ) -> Evidence:
         """Evidence from an in-memory pool of all of ``data``'s queries (its vectors, when it has them)."""
-        return cls(data, pool.doc_vectors, list(pool.query_ids), pool.query_vectors, lexical=lexical)
+        return cls(data, pool.doc_vectors, list(pool.query_ids), pool.query_vectors, lexical=lexical, teacher=teacher)
 
     def available(self) -> tuple[str, ...]:
         """The signals this evidence can compute."""
@@ -148,6 +172,7 @@ class Evidence:
             "texts": self.lexical and has_data,
             "query_vectors": self.query_vectors is not None and len(self.query_ids) > 0 and has_data,
             "both_vectors": self.query_vectors is not None and self.doc_vectors is not None and len(self.query_ids) > 0,
+            "teacher": self.teacher is not None,
         }
         return tuple(s for s in SIGNALS if have.get(NEEDS.get(s, ""), True))
 
@@ -177,6 +202,8 @@ class Evidence:
             out.update(self._cross_query_signals(pool))
         if {"hubness", "csls", "query_rank"} & set(signals):
             out.update(self._hub_signals(pool))
+        if set(TEACHER_SIGNALS) & set(signals):
+            out.update(self._teacher_signals(pool, valid, scores))
         stacked = np.stack([out[s] for s in signals], axis=2)
         stacked[~valid] = np.nan
         return stacked
@@ -296,7 +323,6 @@ class Evidence:
         cross_count[q, k] = np.log1p(number)
         return {"cross_query": cross, "cross_query_count": cross_count}
 
-
     # -- how close the candidate is to every query, not only to this one ---------------------------
     def _query_neighbours(self, docs: np.ndarray) -> np.ndarray:
         """``(len(docs), REVERSE_K)`` cosines of each document to its nearest queries, highest first."""
@@ -330,6 +356,22 @@ class Evidence:
         out["csls"][q, k] = 2 * cosine - hub[where]
         out["query_rank"][q, k] = 1.0 / (1.0 + nearer)
         return out
+
+    # -- a second model's opinion ----------------------------------------------------------------
+    def _teacher_signals(self, pool: CandidatePool, valid: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+        teacher = np.asarray(self.teacher(pool), dtype=np.float64)
+        if teacher.shape != valid.shape:
+            raise ValueError(f"the teacher scored a {teacher.shape} pool, expected {valid.shape}")
+        teacher = np.where(valid, teacher, np.nan)
+        own_rank = _ranks(np.where(valid, scores, -np.inf))
+        teacher_rank = _ranks(np.where(valid, teacher, -np.inf))
+        return {
+            "teacher_score": teacher,
+            "teacher_rank": 1.0 / (1.0 + teacher_rank),
+            "teacher_z": (teacher - np.nanmean(teacher, axis=1, keepdims=True))
+            / np.maximum(np.nanstd(teacher, axis=1, keepdims=True), 1e-9),
+            "rank_mean": 1.0 / (1.0 + (own_rank + teacher_rank) / 2),
+        }
 
     def _query_rows(self, pool: CandidatePool) -> np.ndarray:
         """Row of ``query_vectors`` of each of the pool's queries."""
