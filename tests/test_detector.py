@@ -407,3 +407,15 @@ def test_teacher_signals_are_label_free_and_reach_the_audit(tmp_path: Path) -> N
     )
     assert missing.exit_code == 2 and "no such model folder" in " ".join(missing.output.split())
     assert not (tmp_path / "a").exists()
+
+
+def test_audit_warns_when_every_query_has_one_positive() -> None:
+    from trueneg.audit import audit
+    from trueneg.audit.report import render_html
+
+    one, _, _ = planted_missing_positives(n_queries=10, labeled=1, seed=7)
+    two, _, _ = planted_missing_positives(n_queries=10, labeled=2, seed=7)
+    warned = audit(one, HashEncoder(), depth=30, show_progress=False)
+    assert any("exactly one labeled positive" in w and "--verify" in w for w in warned.summary["warnings"])
+    assert "exactly one labeled positive" in render_html(warned)
+    assert audit(two, HashEncoder(), depth=30, show_progress=False).summary["warnings"] == []

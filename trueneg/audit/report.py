@@ -177,7 +177,7 @@ class AuditTally:
     def __init__(self, depth: int, top_k: int, n_suspects: int, plot_values: int = 200_000, seed: int = 0) -> None:
         self.depth, self.top_k, self.n_suspects, self.plot_values = depth, top_k, n_suspects, plot_values
         self.rng = np.random.default_rng(seed)
-        self.queries = self.labeled = self.emitted = self.without_negatives = 0
+        self.queries = self.labeled = self.emitted = self.without_negatives = self.one_positive = 0
         self.top = np.zeros(4)  # probability sums (estimate, low, high) and pair count of the top-k
         self.pool_sum = 0.0
         self.fn_sums = np.zeros(3)  # emitted negatives' probability sums (estimate, low, high)
@@ -194,6 +194,7 @@ class AuditTally:
         top = unlabeled & (rank < self.top_k)
         self.queries += len(pool.query_ids)
         self.labeled += len(pool.positive_doc)
+        self.one_positive += int((np.bincount(pool.positive_query, minlength=len(pool.query_ids)) == 1).sum())
         arrays = (est.probability, est.probability_low, est.probability_high)
         self.top += [*(float(np.nansum(p[top])) for p in arrays), int(top.sum())]
         self.pool_sum += float(np.nansum(est.probability[unlabeled]))
@@ -274,9 +275,19 @@ class AuditTally:
             },
             "fn_probability_by_rank": by_rank,
             "suspects": self.suspects,
+            "warnings": [ONE_POSITIVE] if self.queries and self.one_positive == self.queries else [],
         }
         scores = {name: np.concatenate(v) if v else np.zeros(0) for name, v in self.scores.items()}
         return AuditResult(summary, scores["positive"], scores["unlabeled"], scores["negative"])
+
+
+ONE_POSITIVE = (
+    "every query has exactly one labeled positive: its chance of being labeled is then 1 / (its number of relevant "
+    "documents), different for every query, which one pooled label frequency cannot see, and the leave-one-out "
+    "signals are empty; the model-based rate is a rough guide (on CISI, CACM and NPL kept to one positive it was "
+    "10-20 points too high, bench/one_positive.py). For an interval that does not rest on it, judge a sample: "
+    "--verify 200, then --judgments verify.jsonl"
+)
 
 
 def _figure_uri(fig: Any) -> str:
@@ -408,6 +419,7 @@ img {{ max-width: 100%; }}
 <h1>trueneg audit</h1>
 <p>Data <code>{esc(str(s["source"]))}</code>: {s["queries"]} queries with {s["labeled_positives"]} labeled positives;
 {s["depth"]} candidates per query from <code>{retrieval}</code>; estimator {esc(s["estimator"])}.</p>
+{"".join(f'<p class="warning"><b>Warning:</b> {esc(w)}</p>' for w in s.get("warnings", []))}
 {_verified_html(s)}
 <div class="cards">
 <div class="card"><div>Estimated false-negative rate in the top {s["top_k"]} unlabeled candidates</div>

@@ -467,6 +467,8 @@ def audit(
             f"({100 * mined['ci_low']:.2f}–{100 * mined['ci_high']:.2f}%); the figures above rest on the PU "
             "assumption", highlight=False,
         )  # fmt: skip
+    for warning in s.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for x in s["suspects"][:5]:
         err.print(f"  suspect p={x['probability']:.2f} query {x['query_id']} doc {x['doc_id']}: {x['query'][:70]}")
     if "verification" in s:
