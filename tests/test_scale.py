@@ -306,8 +306,16 @@ def test_cli_scale_path(synthetic, tmp_path: Path) -> None:
     assert not (tmp_path / "x.jsonl").exists()
 
 
-def test_ray_local_writes_the_same_rows(synthetic, tmp_path: Path) -> None:
-    pytest.importorskip("ray")
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster for the module's Ray tests (the engine reuses a running one and leaves it up)."""
+    ray = pytest.importorskip("ray")
+    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_local_writes_the_same_rows(synthetic, tmp_path: Path, ray_cluster) -> None:
     data, corpus_path, query_path = synthetic
     kw = dict(corpus_embeddings=corpus_path, query_embeddings=query_path, index="ivf", chunk_queries=90,
               estimate_fn=True, fn_sample=100, show_progress=False)  # fmt: skip
@@ -318,8 +326,7 @@ def test_ray_local_writes_the_same_rows(synthetic, tmp_path: Path) -> None:
     assert ray["false_negatives"] == local["false_negatives"]
 
 
-def test_ray_encodes_and_mines_like_one_process(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
+def test_ray_encodes_and_mines_like_one_process(tmp_path: Path, ray_cluster) -> None:
     data = load_beir(scifact_slice(tmp_path / "sf", n_queries=30, extra_docs=150), split="train")
     kw = dict(index="exact", chunk_queries=8, cache_dir=False, show_progress=False)
     local = mine_to_file(data, tmp_path / "local.jsonl", HashEncoder(), **kw)
