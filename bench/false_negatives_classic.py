@@ -100,13 +100,33 @@ def pairs_hidden(split, pool, data, rows: np.ndarray, cols: np.ndarray) -> np.nd
     )
 
 
-def run_one(name, keep_text, seed, split, data, cache, st_model) -> dict:
-    pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
+def pool_truth(split, data, pool) -> tuple[np.ndarray, ...]:
+    """``(labeled, unlabeled, rows, cols, truth, rank)``: the pool's unlabeled pairs, which are hidden
+    positives, and each candidate's rank among the query's unlabeled ones."""
     labeled, _, pop = population(pool)
     unlabeled = pop & ~labeled
     rows, cols = np.nonzero(unlabeled)
     truth = pairs_hidden(split, pool, data, rows, cols)
     rank = np.cumsum((pool.candidates >= 0) & ~labeled, axis=1) - 1
+    return labeled, unlabeled, rows, cols, truth, rank
+
+
+def naive_detection(pool, rank, rows, cols, truth) -> dict[str, dict[str, float]]:
+    """AP and P@100 of the two naive rankings: per-query rank, and max cosine to the labeled positives."""
+    out = {}
+    ap, p100 = average_precision(-rank[rows, cols] + 1e-3 * pool.scores[rows, cols], truth)
+    out["naive rank"] = {"ap": ap, "p@100": p100}
+    vectors = pool.doc_vectors
+    sims = np.einsum("kd,kpd->kp", vectors[pool.candidates[rows, cols]], vectors[np.maximum(pool.positives[rows], 0)])
+    max_cos = np.where(pool.positives[rows] >= 0, sims, -np.inf).max(axis=1)
+    ap, p100 = average_precision(max_cos, truth)
+    out["naive max cosine to labeled positives"] = {"ap": ap, "p@100": p100}
+    return out
+
+
+def run_one(name, keep_text, seed, split, data, cache, st_model) -> dict:
+    pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
+    labeled, unlabeled, rows, cols, truth, rank = pool_truth(split, data, pool)
     detection, details = {}, {}
     evidence = Evidence.from_pool(data, pool)
     estimates = {}
@@ -116,13 +136,7 @@ def run_one(name, keep_text, seed, split, data, cache, st_model) -> dict:
         ap, p100 = average_precision(est.probability[rows, cols], truth, est.order(rows, cols))
         detection[f"trueneg {detector}"] = {"ap": ap, "p@100": p100}
         details[detector] = est.details
-    ap, p100 = average_precision(-rank[rows, cols] + 1e-3 * pool.scores[rows, cols], truth)
-    detection["naive rank"] = {"ap": ap, "p@100": p100}
-    vectors = pool.doc_vectors
-    sims = np.einsum("kd,kpd->kp", vectors[pool.candidates[rows, cols]], vectors[np.maximum(pool.positives[rows], 0)])
-    max_cos = np.where(pool.positives[rows] >= 0, sims, -np.inf).max(axis=1)
-    ap, p100 = average_precision(max_cos, truth)
-    detection["naive max cosine to labeled positives"] = {"ap": ap, "p@100": p100}
+    detection.update(naive_detection(pool, rank, rows, cols, truth))
 
     top10 = unlabeled & (rank < 10)
     t_rows, t_cols = np.nonzero(top10)

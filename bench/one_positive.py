@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 from _common import ROOT, SHARED, save
-from false_negatives_classic import average_precision, pairs_hidden
+from false_negatives_classic import average_precision, naive_detection, pairs_hidden, pool_truth
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -39,7 +39,7 @@ from trueneg.candidates import default_cache_dir  # noqa: E402
 from trueneg.candidates.pool import retrieve_candidates  # noqa: E402
 from trueneg.data import load_beir, sparse_labels  # noqa: E402
 from trueneg.mining.teacher import pool_scorer  # noqa: E402
-from trueneg.pu import Evidence, FalseNegativeDetector, estimate_false_negatives, population  # noqa: E402
+from trueneg.pu import Evidence, FalseNegativeDetector, estimate_false_negatives  # noqa: E402
 from trueneg.pu.evidence import SIGNALS, TEACHER_SIGNALS  # noqa: E402
 
 HUB = ("hubness", "csls", "query_rank")
@@ -52,11 +52,7 @@ def run_one(name: str, keep_text: str, seed: int, cache, teacher) -> dict:
     split = sparse_labels(full, keep=keep, test_fraction=0.0, seed=seed)
     data = split.train
     pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
-    labeled, _, pop = population(pool)
-    unlabeled = pop & ~labeled
-    rows, cols = np.nonzero(unlabeled)
-    truth = pairs_hidden(split, pool, data, rows, cols)
-    rank = np.cumsum((pool.candidates >= 0) & ~labeled, axis=1) - 1
+    _, unlabeled, rows, cols, truth, rank = pool_truth(split, data, pool)
     top10 = unlabeled & (rank < 10)
     t_rows, t_cols = np.nonzero(top10)
     top10_truth = float(pairs_hidden(split, pool, data, t_rows, t_cols).mean())
@@ -75,11 +71,7 @@ def run_one(name: str, keep_text: str, seed: int, cache, teacher) -> dict:
         out["rate"][arm] = est.rate(top10)[0]
         out.setdefault("importance", {})[arm] = est.details.get("importance")
     out["rate"]["truth"] = top10_truth
-    out["ap"]["naive rank"] = average_precision(-rank[rows, cols] + 1e-3 * pool.scores[rows, cols], truth)[0]
-    vectors = pool.doc_vectors
-    sims = np.einsum("kd,kpd->kp", vectors[pool.candidates[rows, cols]], vectors[np.maximum(pool.positives[rows], 0)])
-    max_cos = np.where(pool.positives[rows] >= 0, sims, -np.inf).max(axis=1)
-    out["ap"]["naive max cosine to labeled positives"] = average_precision(max_cos, truth)[0]
+    out["ap"].update({arm: value["ap"] for arm, value in naive_detection(pool, rank, rows, cols, truth).items()})
     csls = evidence.features(pool, ("csls",))[:, :, 0]
     out["ap"]["naive CSLS"] = average_precision(csls[rows, cols], truth)[0]
     if scorer is not None:

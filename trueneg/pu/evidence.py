@@ -280,7 +280,6 @@ class Evidence:
     def _holder_index(self) -> tuple[np.ndarray, np.ndarray]:
         """CSR (pointer, query rows) of the queries in ``query_ids`` that label each document positive."""
         if self._holders is None:
-            self._row = {q: i for i, q in enumerate(self.query_ids)}
             positives, _ = judged_sets(self.data, self.query_ids)
             rows, cols = np.nonzero(positives >= 0)
             docs = positives[rows, cols]
@@ -292,10 +291,7 @@ class Evidence:
 
     def _cross_query_signals(self, pool: CandidatePool) -> dict[str, np.ndarray]:
         pointer, holders = self._holder_index()
-        missing = [q for q in pool.query_ids if q not in self._row]
-        if missing:
-            raise ValueError(f"evidence has no vector for query {missing[0]!r}; build it over every query of the data")
-        own = np.array([self._row[q] for q in pool.query_ids], dtype=np.int64)
+        own = self._own(pool)
         valid = pool.candidates >= 0
         q, k = np.nonzero(valid)
         docs = pool.candidates[q, k]
@@ -324,15 +320,14 @@ class Evidence:
         return {"cross_query": cross, "cross_query_count": cross_count}
 
     # -- how close the candidate is to every query, not only to this one ---------------------------
-    def _query_neighbours(self, docs: np.ndarray) -> np.ndarray:
-        """``(len(docs), REVERSE_K)`` cosines of each document to its nearest queries, highest first."""
-        vectors = _take(self.doc_vectors, docs)
+    def _query_neighbours(self, vectors: np.ndarray) -> np.ndarray:
+        """``(len(vectors), REVERSE_K)`` cosines of each document vector to its nearest queries, highest first."""
         if isinstance(self.query_vectors, np.ndarray):
             queries = np.asarray(self.query_vectors, dtype=np.float32)
             k = min(REVERSE_K, len(queries))
-            best = np.empty((len(docs), k), dtype=np.float32)
+            best = np.empty((len(vectors), k), dtype=np.float32)
             step = max(1, (64 * 2**20) // (4 * max(len(queries), 1)))
-            for start in range(0, len(docs), step):
+            for start in range(0, len(vectors), step):
                 sims = vectors[start : start + step] @ queries.T
                 if sims.shape[1] > k:
                     sims = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
@@ -345,11 +340,12 @@ class Evidence:
         q, k = np.nonzero(valid)
         docs = pool.candidates[q, k]
         unique, where = np.unique(docs, return_inverse=True)
-        neighbours = self._query_neighbours(unique)
+        doc_vectors = _take(self.doc_vectors, unique)  # read once: the search and the pair cosines share it
+        neighbours = self._query_neighbours(doc_vectors)
         hub = neighbours[:, :HUB_K].mean(axis=1).astype(np.float64)
-        rows = self._query_rows(pool)
-        query_vectors = _take(self.query_vectors, rows)
-        cosine = np.einsum("ij,ij->i", query_vectors[q], _take(self.doc_vectors, unique)[where]).astype(np.float64)
+        own = self._own(pool)
+        query_vectors = _take(self.query_vectors, own if self.query_rows is None else np.asarray(self.query_rows)[own])
+        cosine = np.einsum("ij,ij->i", query_vectors[q], doc_vectors[where]).astype(np.float64)
         nearer = (neighbours[where] > cosine[:, None] + 1e-6).sum(axis=1)
         out = {name: np.full(valid.shape, np.nan) for name in ("hubness", "csls", "query_rank")}
         out["hubness"][q, k] = hub[where]
@@ -373,16 +369,14 @@ class Evidence:
             "rank_mean": 1.0 / (1.0 + (own_rank + teacher_rank) / 2),
         }
 
-    def _query_rows(self, pool: CandidatePool) -> np.ndarray:
-        """Row of ``query_vectors`` of each of the pool's queries."""
+    def _own(self, pool: CandidatePool) -> np.ndarray:
+        """Position in ``query_ids`` of each of the pool's queries (a clear error for one it lacks)."""
         if not self._row:
             self._row = {q: i for i, q in enumerate(self.query_ids)}
         missing = [q for q in pool.query_ids if q not in self._row]
         if missing:
             raise ValueError(f"evidence has no vector for query {missing[0]!r}; build it over every query of the data")
-        own = np.array([self._row[q] for q in pool.query_ids], dtype=np.int64)
-        return own if self.query_rows is None else np.asarray(self.query_rows)[own]
-
+        return np.array([self._row[q] for q in pool.query_ids], dtype=np.int64)
 
 def _ranks(values: np.ndarray) -> np.ndarray:
     """0-based rank of every entry within its row, highest value first (ties in column order)."""
