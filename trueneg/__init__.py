@@ -32,6 +32,7 @@ _WHERE = {
             "mine_negatives",
             "mine_pool",
             "mine_to_file",
+            "write_negatives",
         ],
         "trueneg.mining",
     ),

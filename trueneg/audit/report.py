@@ -21,21 +21,14 @@ import numpy as np
 
 from trueneg.audit.config import AuditConfig
 from trueneg.audit.verification import check_sample_target, verify_audit
-from trueneg.candidates.encoders import (
-    CacheDir,
-    ModelLike,
-    check_model_folder,
-    describe_encoder,
-    encoder_for,
-    pop_encoder_settings,
-)
-from trueneg.candidates.pool import CandidatePool, member_of, retrieve_candidates
+from trueneg.candidates.encoders import CacheDir, ModelLike, describe_encoder, pop_encoder_settings
+from trueneg.candidates.pool import CandidatePool, member_of
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, check_writable, write_json, write_rows
+from trueneg.mining.engine import Fitted, Inputs, Mined, Plan, Source, drive, fit, open_source, plan
 from trueneg.mining.result import MiningResult
-from trueneg.mining.teacher import pool_scorer
-from trueneg.pu import Evidence, FalseNegativeEstimate, estimate_false_negatives
-from trueneg.pu.detector import DetectorLike
+from trueneg.pu import FalseNegativeEstimate
+from trueneg.pu.detector import DetectorLike, label_frequency_dict, rate_dict
 from trueneg.pu.verify import check_enough, read_judgments
 
 
@@ -129,40 +122,57 @@ def audit(
         >>> result = audit(load_beir("../shared/data/scifact"), top_k=10)  # doctest: +SKIP
         >>> result.summary["estimated_fn_rate"], result.to_records()[0]  # doctest: +SKIP
     """
-    from trueneg.mining.mine import mine_pool
-
     settings = pop_encoder_settings(options)
     cfg = AuditConfig.build(config, **options)
     if judgments is not None:  # the file's own faults before any work
         check_enough(read_judgments(judgments))
-    check_model_folder(teacher, "teacher")
-    encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller="audit")
-    scorer = None
-    if teacher is not None:  # loaded and tried on one pair before retrieval: a broken teacher fails first
-        batch = getattr(encoder, "batch_size", 32)
-        scorer = pool_scorer(teacher, data, teacher_type, batch, cache_dir=cache_dir, show_progress=show_progress)
-    pool = retrieve_candidates(
-        data, encoder, depth=cfg.depth, retriever=cfg.retriever, cache_dir=cache_dir, show_progress=show_progress
-    )
-    est = estimate_false_negatives(
-        pool, data, detector=detector, estimator=cfg.estimator, seed=cfg.seed, show_progress=show_progress,
-        evidence=Evidence.from_pool(data, pool, teacher=scorer) if scorer is not None else None,
-    )  # fmt: skip
-    mined = mine_pool(data, pool, cfg.mining(), fn_estimate=est, show_progress=False)
-    tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
-    tally.add(data, pool, est, mined)
-    summary = {
+    inputs = Inputs(teacher=teacher, fn_detector=detector, cache_dir=cache_dir, show_progress=show_progress)
+    mining = cfg.mining().replace(teacher_type=teacher_type)
+    run = plan(data, model, mining, inputs=inputs, purpose="audit", depth=cfg.depth, **settings)
+    header = {
         "source": data.source,
         "skipped": data.skipped or None,
         "retriever": cfg.retriever,
-        "model": describe_encoder(encoder)[0] if cfg.retriever != "sparse" else None,
+        "model": describe_encoder(run.encoder)[0] if cfg.retriever != "sparse" else None,
         "teacher": None if teacher is None else str(teacher),
     }
-    result = tally.result(summary, est, mined.summary["false_negatives"], cfg)
+    with open_source(run) as source:
+        sink = audit_run(run, source, cfg)
+    result = sink.result(header, cfg)
     if cfg.verify or judgments is not None:
-        emitted = member_of(pool.candidates, mined.negatives) & (pool.candidates >= 0)
-        result.verification = verify_audit(result.summary, data, pool, est, emitted, cfg, judgments)
+        last = sink.last
+        emitted = member_of(last.pool.candidates, last.result.negatives) & (last.pool.candidates >= 0)
+        result.verification = verify_audit(result.summary, data, last.pool, last.estimate, emitted, cfg, judgments)
     return result
+
+
+def audit_run(run: Plan, source: Source, config: AuditConfig) -> AuditSink:
+    """Fit the detector on ``source`` and drive every pool into the audit's tally (both audits' path)."""
+    sink = AuditSink(run.data, AuditTally(config.depth, config.top_k, config.n_suspects, seed=config.seed))
+    sink.fitted = fit(run, source)
+    drive(run, source, sink.fitted, sink, desc="Auditing chunks")
+    return sink
+
+
+class AuditSink:
+    """The engine's sink of an audit: every pool is added to the tally as it is mined."""
+
+    wants: Literal["rows", "pools"] = "pools"
+
+    def __init__(self, data: RetrievalData, tally: AuditTally) -> None:
+        self.data, self.tally = data, tally
+        self.last: Mined | None = None
+        self.fitted: Fitted | None = None
+        self.fn_summary: dict[str, Any] | None = None
+
+    def add(self, part: Mined) -> None:
+        self.tally.add(self.data, part.pool, part.estimate, part.result)
+        self.fn_summary = self.fn_summary or part.result.summary["false_negatives"]
+        self.last = part
+
+    def result(self, header: dict[str, Any], config: AuditConfig) -> AuditResult:
+        """The audit of everything added, with ``header`` first in its summary."""
+        return self.tally.result(header, self.last.estimate, self.fn_summary, config)
 
 
 class AuditTally:
@@ -253,23 +263,18 @@ class AuditTally:
             "estimator": est.estimator,
             "depth": self.depth,
             "top_k": self.top_k,
-            "estimated_fn_rate": round(float(rate), 5),
-            "ci_low": round(float(low), 5),
-            "ci_high": round(float(high), 5),
+            **rate_dict((rate, low, high)),
             "expected_fn_per_query_top_k": round(float(self.top[0]) / max(self.queries, 1), 4),
             "expected_missing_positives_in_pool": round(self.pool_sum, 2),
             "labeled_positives": self.labeled,
-            "label_frequency": round(est.label_frequency, 4),
-            "label_frequency_ci": [round(v, 4) for v in est.label_frequency_ci],
+            **label_frequency_dict(est.label_frequency, est.label_frequency_ci),
             "detector": est.details,
             "assumption": "SCAR given the detector's signals (see trueneg.pu.detector)",
             "mining": {
                 "num_negatives": config.num_negatives,
                 "perc_pos": None if config.max_fn_rate is not None else config.perc_pos,
                 **{k: v for k, v in mining_fn.items() if k != "estimator"},
-                "estimated_fn_rate": round(float(mined_rate[0]), 5),
-                "ci_low": round(float(mined_rate[1]), 5),
-                "ci_high": round(float(mined_rate[2]), 5),
+                **rate_dict(mined_rate),
                 "negatives_emitted": self.emitted,
                 "queries_without_negatives": self.without_negatives,
             },

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from trueneg import signals
 from trueneg.audit.config import AuditConfig
-from trueneg.audit.report import AuditResult, AuditTally
-from trueneg.candidates.encoders import CacheDir, ModelLike
+from trueneg.audit.report import AuditResult, audit_run
+from trueneg.candidates.encoders import CacheDir, ModelLike, pop_encoder_settings
 from trueneg.data.dataset import RetrievalData
 from trueneg.mining.config import ScaleConfig
-from trueneg.mining.stream import scale_setup, scaled_miner
+from trueneg.mining.engine import Inputs, open_source, plan
 from trueneg.pu.detector import DetectorLike
 
 
@@ -49,26 +48,15 @@ def audit_at_scale(
         >>> result = audit_at_scale(data, **files)  # doctest: +SKIP
         >>> result.write("audit/")  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
-    cfg, scale, encoder = scale_setup(
-        AuditConfig, config, scale, options, model, cache_dir=cache_dir, show_progress=show_progress,
-        caller="audit_at_scale",
-    )  # fmt: skip
+    settings = pop_encoder_settings(options)
+    scale = ScaleConfig.build(scale, **ScaleConfig.take(options))
+    cfg = AuditConfig.build(config, **options)
+    inputs = Inputs(fn_detector=detector, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
+                    cache_dir=cache_dir, show_progress=show_progress)  # fmt: skip
     mining = cfg.mining()
-    with scaled_miner(
-        data, encoder, mining, scale, depth=max(cfg.depth, mining.window[1]), format="flagembedding",
-        fn_detector=detector, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
-        cache_dir=cache_dir, show_progress=show_progress,
-    ) as (miner, info):  # fmt: skip
-        tally = AuditTally(cfg.depth, cfg.top_k, cfg.n_suspects, seed=cfg.seed)
-        fn_summary = None
-        for start, stop in tqdm(info["bounds"], desc="Auditing chunks", disable=not show_progress):
-            signals.check()
-            pool = miner.pool(start, stop)
-            est = miner.fn_model.predict(pool, miner.fn_model.evidence_)
-            mined = miner.mine(pool, est)
-            tally.add(data, pool, est, mined)
-            fn_summary = fn_summary or mined.summary["false_negatives"]
-    header = {"source": data.source, "retriever": "dense", **info["describe"], "fit_on_queries": info["fit_on"]}
-    return tally.result(header, est, fn_summary, cfg)
+    run = plan(data, model, mining, scale, inputs=inputs, purpose="audit", depth=max(cfg.depth, mining.window[1]),
+               **settings)  # fmt: skip
+    with open_source(run) as source:
+        sink = audit_run(run, source, cfg)
+    header = {"source": data.source, "retriever": "dense", **source.describe, "fit_on_queries": sink.fitted.fit_on}
+    return sink.result(header, cfg)

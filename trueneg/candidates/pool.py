@@ -79,6 +79,12 @@ def positive_pairs(positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(positives >= 0)[0], positives[positives >= 0]
 
 
+def pool_width(data: RetrievalData, query_ids: list[str], depth: int, n_docs: int) -> int:
+    """Candidates retrieved per query: ``depth`` non-positives plus room for the most positives a query has."""
+    most = max((sum(g > 0 for g in data.qrels[q].values()) for q in query_ids), default=0)
+    return min(depth + most, n_docs)
+
+
 def retrieve_candidates(
     data: RetrievalData,
     model: ModelLike = None,
@@ -109,7 +115,7 @@ def retrieve_candidates(
     query_texts = [data.query_texts[data.query_index(q)] for q in query_ids]
     n_q = len(query_ids)
     positives, judged_negatives = judged_sets(data, query_ids)
-    width = min(depth + int((positives >= 0).sum(axis=1).max()), len(data.doc_texts))
+    width = pool_width(data, query_ids, depth, len(data.doc_texts))
 
     encoder = q_vec = d_vec = bm25 = None
     if retriever in ("dense", "hybrid"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import NoReturn
+import sys
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 err = Console(stderr=True)
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -41,3 +44,27 @@ def silence(quiet: bool) -> None:
         hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
         pass
+
+
+def print_mapping(title: str, summary: dict[str, Any], as_json: bool) -> None:
+    """A summary as one JSON line (``--json``) or a two-column table (a ``selection``: one row per setting)."""
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary.items():
+        if key == "selection":
+            for setting, pick in value.items():
+                rows = ", ".join(
+                    f"{c['name']} {c[next(n for n in c if n.startswith('ndcg@'))]:.4f}"
+                    + (f" ({c['gain']:+.4f}, low {c['gain_low']:+.4f})" if c["name"] != pick["candidates"][0]["name"]
+                       else "")
+                    for c in pick["candidates"]
+                )  # fmt: skip
+                table.add_row(f"{setting.replace('_', ' ')} (validation)", f"{pick['chosen']} of {rows}; "
+                              f"{pick['fits']} fits, {pick['seconds']} s")  # fmt: skip
+            continue
+        table.add_row(key.replace("_", " "), str(value))
+    err.print(table)

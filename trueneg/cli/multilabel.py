@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from trueneg.cli.common import CONTEXT, JSON, QUIET, err, fail, silence
+from trueneg.cli.options import Group, command
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -77,7 +78,15 @@ def _fit_message(model: Any) -> str:
     return f"{chosen}, chosen by validation ({listed})"
 
 
-@app.command()
+FIND_FLAGS: Group = {
+    "confidence": (float, typer.Option(0.9, help="Level of the interval of the expected count.")),
+    "top": (int, typer.Option(20, help="Rows shown in the table (at least 0).")),
+    "as_json": (bool, JSON),
+    "quiet": (bool, QUIET),
+}
+
+
+@command(app, "find", FIND_FLAGS)
 def find(
     data: Path = DATA,
     labels: Path | None = LABELS,
@@ -87,14 +96,11 @@ def find(
     epochs: int = EPOCHS,
     count_loss: str = typer.Option("ll-r", help="The loss of the model the missing labels are counted with."),
     folds: int = typer.Option(2, help="Cross-fitting folds: every row is scored by a model that did not train on it."),
-    confidence: float = typer.Option(0.9, help="Level of the interval of the expected count."),
-    top: int = typer.Option(20, help="Rows shown in the table (at least 0)."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write every ranked pair (.jsonl, .parquet, .json)."
     ),
     seed: int = SEED,
-    as_json: bool = JSON,
-    quiet: bool = QUIET,
+    **o: Any,
 ) -> None:
     """Rank the unannotated (row, label) pairs by how likely the label applies, and count the missing ones.
 
@@ -105,7 +111,8 @@ def find(
     from trueneg.io import OutputError, check_output_path
     from trueneg.multilabel import cross_val_probabilities, find_missing_labels
 
-    silence(quiet)
+    silence(o["quiet"])
+    top, confidence = o["top"], o["confidence"]
     if top < 0:
         fail(f"--top must be at least 0, got {top}")
     if not 0 < confidence < 1:
@@ -143,7 +150,7 @@ def find(
             found.write(output)
         except OutputError as exc:
             fail(str(exc))
-    if as_json:
+    if o["as_json"]:
         sys.stdout.write(json.dumps({**payload, "top": found.to_records(top)}) + "\n")
         return
     low, high = found.expected_missing_interval

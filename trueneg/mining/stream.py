@@ -1,7 +1,8 @@
 """Mining at scale: embeddings on disk, an (approximate) index, query chunks, rows streamed to the output.
 
-:func:`mine_to_file` runs the same per-query pipeline as :func:`~trueneg.mining.mine.mine_negatives`
-(dense retriever) in bounded memory:
+The index source of the engine (:mod:`trueneg.mining.engine`): :func:`~trueneg.mining.engine.mine_to_file`
+runs the same per-query pipeline as :func:`~trueneg.mining.mine_negatives` (dense retriever) in bounded
+memory:
 
 1. Corpus and query embeddings come from files (``corpus_embeddings`` / ``query_embeddings``,
    see :func:`~trueneg.candidates.embeddings.open_embeddings`) or are encoded shard by shard into
@@ -24,7 +25,7 @@ with the driver's BLAS and OpenMP thread counts (``threadpoolctl``): BLAS rounds
 another thread count, which moves scores in the 7th digit. On a cluster of other CPUs the scores
 can still differ in the last written digit (and a candidate exactly on a filter threshold could flip).
 
-The audit runs the same way (:func:`trueneg.audit.audit_at_scale`, built on :func:`scaled_miner`).
+The audit runs the same way (:func:`trueneg.audit.audit_at_scale`, through the same engine).
 
 Memory: the index (flat vectors for exact/IVF-Flat/HNSW, ~``dim/8`` bytes per document for IVF-PQ),
 one query chunk, and the dataset itself (ids, texts and qrels stay in memory: about the size of
@@ -36,14 +37,12 @@ between engines, which share the chunks).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import pickle
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -52,34 +51,31 @@ from tqdm.auto import tqdm
 from trueneg import signals
 from trueneg.candidates.dense import pair_scores
 from trueneg.candidates.embeddings import EmbeddingMatrix, encode_to_store, open_embeddings
-from trueneg.candidates.encoders import (
-    CacheDir,
-    Encoder,
-    ModelLike,
-    describe_encoder,
-    encoder_for,
-    pop_encoder_settings,
-)
+from trueneg.candidates.encoders import CacheDir, Encoder, describe_encoder
 from trueneg.candidates.index import SearchIndex, build_index, parse_memory, tune_index
-from trueneg.candidates.pool import CandidatePool, judged_sets, positive_pairs
-from trueneg.config import C
+from trueneg.candidates.pool import CandidatePool, judged_sets, pool_width, positive_pairs
 from trueneg.data.dataset import DataError, RetrievalData
-from trueneg.io import RowWriter, check_rows_suffix, work_dir
-from trueneg.mining.config import ENGINES, MiningConfig, ScaleConfig
-from trueneg.mining.mine import explain_empty, mine_negatives, mine_pool
-from trueneg.mining.result import FORMATS, MiningResult, remove_stale_sidecar, sidecar_path, split_rows
+from trueneg.io import work_dir
+from trueneg.mining.config import MiningConfig, ScaleConfig
+from trueneg.mining.engine import Fitted, Inputs, Mined
+from trueneg.mining.result import MiningResult
+from trueneg.mining.stages import fn_cutoff_on, mine_pool
 from trueneg.mining.summary import MiningSummary
 from trueneg.pu import Evidence, FalseNegativeEstimate, fit_detector
 from trueneg.pu.detector import DetectorLike
-from trueneg.validation import check_one_of, require_extra
+from trueneg.validation import require_extra
 
-__all__ = ["ENGINES", "ChunkMiner", "mine_to_file", "scaled_miner", "write_negatives"]
+__all__ = ["ChunkMiner", "fit_on_sample", "open_index", "ray_session", "run_local", "run_ray"]
 LEXICAL_MAX_DOCS = 200_000  # above this the streamed detector leaves out the BM25 signals
 
 
 @dataclass
 class ChunkMiner:
-    """Everything one chunk needs; picklable, so Ray workers receive it whole (the index as bytes)."""
+    """The index source: everything one chunk needs; picklable, so Ray workers receive it whole (the index as bytes).
+
+    ``bounds`` are the query chunks, ``describe`` the summary fields of the embeddings, the index and the
+    chunking; :func:`~trueneg.mining.engine.drive` sets ``fn_model`` and ``fn_cutoff`` from the fit.
+    """
 
     data: RetrievalData
     query_ids: list[str]
@@ -93,6 +89,9 @@ class ChunkMiner:
     fn_cutoff: float | None = None
     threads: dict[str, int] = field(default_factory=dict)
     index: SearchIndex | None = field(default=None, repr=False)
+    bounds: list[tuple[int, int]] = field(default_factory=list)
+    describe: dict[str, Any] = field(default_factory=dict)
+    fit_policy: Literal["out-of-fold", "sample"] = "sample"
 
     def __getstate__(self) -> dict[str, Any]:
         """The index travels serialized (FAISS objects do not pickle); unpickling rebuilds it."""
@@ -129,8 +128,14 @@ class ChunkMiner:
         return mine_pool(self.data, pool, self.config, fn_estimate=estimate, fn_cutoff=self.fn_cutoff,
                          show_progress=False)  # fmt: skip
 
+    def mined(self, start: int, stop: int) -> Mined:
+        """The pool of the queries ``start:stop``, the fixed model's estimate on it and what was mined."""
+        pool = self.pool(start, stop)
+        estimate = None if self.fn_model is None else self.fn_model.predict(pool, self.fn_model.evidence_)
+        return Mined(pool, estimate, self.mine(pool, estimate))
+
     def __call__(self, start: int, stop: int) -> tuple[list[dict[str, Any]], MiningSummary]:
-        """Rows of the queries ``start:stop`` and the chunk's summary."""
+        """Rows of the queries ``start:stop`` and the chunk's summary (what travels back from a Ray worker)."""
         result = self.mine(self.pool(start, stop))
         return result.to_rows(self.format, extra_columns=True), result.summary  # split when written
 
@@ -139,178 +144,8 @@ def _sample(n: int, size: int, seed: int, salt: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, salt]).choice(n, size=min(size, n), replace=False))
 
 
-def mine_to_file(
-    data: RetrievalData,
-    output: str | os.PathLike,
-    model: ModelLike = None,
-    config: MiningConfig | None = None,
-    scale: ScaleConfig | None = None,
-    *,
-    format: str = "flagembedding",
-    corpus_embeddings: str | os.PathLike | None = None,
-    query_embeddings: str | os.PathLike | None = None,
-    fn_detector: DetectorLike = "multi",
-    cache_dir: CacheDir = None,
-    allow_empty: bool = True,
-    show_progress: bool = True,
-    extra_columns: bool = False,
-    **options: Any,
-) -> MiningSummary:
-    """Mine negatives for every query of ``data`` into ``output`` in bounded memory (see the module docstring).
-
-    Args:
-        data: corpus, queries and qrels. output: ``.jsonl`` or ``.parquet`` rows of ``format``.
-        model: the :class:`~trueneg.candidates.Encoder` (or a model name), used only for the side whose
-            embeddings are not given; ``cache_dir`` is its embedding cache.
-        config: the :class:`~trueneg.mining.config.MiningConfig` (dense retriever, no teacher or judges:
-            those need the in-memory :func:`~trueneg.mining.mine_negatives`).
-        scale: the :class:`~trueneg.mining.config.ScaleConfig`: index, memory budget, recall target,
-            sample sizes, chunking and engine.
-        corpus_embeddings / query_embeddings: ``.npy`` (rows in corpus / queries order) or ``.parquet``
-            (id + vector columns); validated against the ids.
-        fn_detector: as in :func:`~trueneg.mining.mine_negatives`.
-        allow_empty: with False, raise (and write nothing) when no query gets a negative.
-        options: fields of either config by name (they override it), and the deprecated encoder
-            settings (``backend``, prompts, ``batch_size``).
-
-    Returns:
-        The :class:`~trueneg.mining.summary.MiningSummary` (as ``mine_negatives``' summary, plus ``index``,
-        ``chunks``, ``engine``, ``rows_written`` and ``output``).
-
-    Example:
-        >>> summary = mine_to_file(data, "negs.jsonl", corpus_embeddings="corpus.npy",
-        ...                        query_embeddings="queries.npy", index="ivf")  # doctest: +SKIP
-        >>> summary["index"]["recall@10"]  # doctest: +SKIP
-        0.97
-    """
-    started = time.perf_counter()
-    check_output(output, format)  # before any work
-    cfg, scale, encoder = scale_setup(
-        MiningConfig, config, scale, options, model, cache_dir=cache_dir, show_progress=show_progress,
-        caller="mine_to_file",
-    )  # fmt: skip
-    run = _run_ray if scale.engine == "ray" else _run_local
-    map_shards = functools.partial(run, workers=scale.ray_workers, show_progress=show_progress)
-    with (
-        _ray_session() if scale.engine == "ray" else contextlib.nullcontext(),
-        scaled_miner(
-            data, encoder, cfg, scale, depth=cfg.window[1], format=format, fn_detector=fn_detector,
-            corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings, cache_dir=cache_dir,
-            show_progress=show_progress, map_shards=map_shards,
-        ) as (miner, info),
-        RowWriter(output) as writer,
-        contextlib.ExitStack() as sidecar,
-    ):  # fmt: skip
-        parts, extras = [], None
-        for rows, part in run(miner, info["bounds"], scale.ray_workers, show_progress, "Mining chunks"):
-            main, extra = (rows, []) if extra_columns else split_rows(rows, format, writer.rows_written)
-            writer.write(main)
-            if extra:
-                extras = extras or sidecar.enter_context(RowWriter(sidecar_path(output)))
-                extras.write(extra)
-            parts.append(part)
-        summary = _merge(parts, data, miner, info)
-        if not allow_empty and writer.rows_written == 0:
-            raise ValueError(explain_empty(summary))  # before the rename: nothing is written
-    if extras is None and not extra_columns:
-        remove_stale_sidecar(output)
-    summary.extra.update(engine=scale.engine, rows_written=writer.rows_written, output=str(output), format=format)
-    summary.seconds = round(time.perf_counter() - started, 2)
-    return summary
-
-
-def scale_setup(
-    kind: type[C],
-    config: C | None,
-    scale: ScaleConfig | None,
-    options: dict[str, Any],
-    model: Any,
-    *,
-    cache_dir: CacheDir,
-    show_progress: bool,
-    caller: str,
-) -> tuple[C, ScaleConfig, Encoder]:
-    """The settings of a scale-path run: ``options`` split between ``kind``, :class:`ScaleConfig` and the
-    (deprecated) encoder settings, the dense retriever checked, the encoder built."""
-    settings = pop_encoder_settings(options)
-    scale = ScaleConfig.build(scale, **ScaleConfig.take(options))
-    cfg = kind.build(config, **options)
-    if cfg.retriever != "dense":
-        raise ValueError(f"the scale path searches dense embeddings: retriever must be dense, got {cfg.retriever!r}")
-    encoder = encoder_for(model, settings, cache_dir=cache_dir, show_progress=show_progress, caller=caller)
-    return cfg, scale, encoder
-
-
-def check_output(output: str | os.PathLike, format: str, inputs: Iterable[str | os.PathLike | None] = ()) -> None:
-    """Raise ``ValueError`` unless ``format`` is one of :data:`FORMATS`, ``output`` ends in .jsonl or .parquet
-    and is none of ``inputs`` (the files the run reads)."""
-    check_one_of("format", format, FORMATS)
-    check_rows_suffix(output, inputs)
-
-
-def write_negatives(
-    data: RetrievalData,
-    output: str | os.PathLike,
-    model: ModelLike = None,
-    config: MiningConfig | None = None,
-    scale: ScaleConfig | None = None,
-    *,
-    format: str = "flagembedding",
-    teacher: Any = None,
-    fn_detector: DetectorLike = "multi",
-    judges: list[Any] | None = None,
-    judgments_file: str | os.PathLike | None = None,
-    corpus_embeddings: str | os.PathLike | None = None,
-    query_embeddings: str | os.PathLike | None = None,
-    cache_dir: CacheDir = None,
-    allow_empty: bool = False,
-    show_progress: bool = True,
-    judgments: str | os.PathLike | None = None,
-    extra_columns: bool = False,
-) -> MiningSummary:
-    """What ``trueneg mine`` does: mine ``data`` and write the rows of ``format`` to ``output``, atomically.
-
-    In memory (:func:`~trueneg.mining.mine_negatives`) unless ``scale`` or an embeddings file is given;
-    then the scale path (:func:`mine_to_file`), which searches dense embeddings and so needs
-    ``retriever="dense"``, no teacher and no judges. With ``allow_empty=False`` a run that emits no
-    negative at all raises a ``ValueError`` saying which filter dropped what (and writes nothing).
-    The rows are trainer-ready; the extra fields go to the sidecar beside ``output``
-    (:func:`~trueneg.mining.result.sidecar_path`) unless ``extra_columns``.
-
-    Returns:
-        The summary, with ``output`` and ``format`` added.
-
-    Example:
-        >>> summary = write_negatives(data, "negatives.jsonl", config=MiningConfig(num_negatives=4))  # doctest: +SKIP
-    """
-    check_output(output, format)
-    cfg = config or MiningConfig()
-    if scale is not None or corpus_embeddings is not None or query_embeddings is not None:
-        if teacher is not None or judges or judgments is not None:
-            raise ValueError(
-                "the scale path (embeddings files, index, memory budget, engine) takes no teacher, no judges and no "
-                "judgments: mine in memory for those"
-            )
-        summary = mine_to_file(
-            data, output, model, cfg, scale, format=format, corpus_embeddings=corpus_embeddings,
-            query_embeddings=query_embeddings, fn_detector=fn_detector, cache_dir=cache_dir, allow_empty=allow_empty,
-            show_progress=show_progress, extra_columns=extra_columns,
-        )  # fmt: skip
-    else:
-        result = mine_negatives(
-            data, model, cfg, teacher=teacher, fn_detector=fn_detector, judges=judges, judgments_file=judgments_file,
-            cache_dir=cache_dir, show_progress=show_progress, judgments=judgments,
-        )  # fmt: skip
-        summary = result.summary
-        if not allow_empty and summary.negatives_emitted == 0:
-            raise ValueError(explain_empty(summary))
-        result.write(output, format, extra_columns)
-    summary.extra.update(output=str(output), format=format)
-    return summary
-
-
 @contextlib.contextmanager
-def scaled_miner(
+def open_index(
     data: RetrievalData,
     encoder: Encoder | None,
     config: MiningConfig,
@@ -318,64 +153,47 @@ def scaled_miner(
     *,
     depth: int,
     format: str,
-    fn_detector: DetectorLike = "multi",
-    corpus_embeddings: str | os.PathLike | None = None,
-    query_embeddings: str | os.PathLike | None = None,
-    cache_dir: CacheDir = None,
-    show_progress: bool = True,
+    inputs: Inputs,
     map_shards: Callable[..., Any] | None = None,
-) -> Iterator[tuple[ChunkMiner, dict[str, Any]]]:
-    """Steps 1-3 of the module docstring: a :class:`ChunkMiner` for ``data`` plus the chunk bounds.
+) -> Iterator[ChunkMiner]:
+    """Steps 1-2 and the chunking of the module docstring: the :class:`ChunkMiner` of ``data``.
 
-    Yields ``(miner, info)``; ``info`` holds ``bounds`` (query chunks), ``fit_on`` (queries the FN
-    model was fit on, or None) and ``describe`` (summary fields: embeddings, index and its recall,
-    chunking). Files encoded on the way live until the block ends. ``map_shards(work, bounds,
-    desc=...)`` runs the encoding shards (default: in this process). ``encoder`` may be None when
-    both embedding files are given.
+    Files encoded on the way live until the block ends. ``map_shards(work, bounds, desc=...)`` runs the
+    encoding shards (default: in this process). ``encoder`` may be None when both embedding files are given.
     """
     budget = parse_memory(scale.max_memory)
     query_ids = data.mined_query_ids()
-    if not query_ids:
-        raise ValueError(f"{data.source}: no query has a positive judgment (grade > 0); nothing to mine")
-    seed = config.seed
+    seed, show, files = config.seed, inputs.show_progress, (inputs.corpus_embeddings, inputs.query_embeddings)
     with work_dir("trueneg-stream") as work:
         corpus, queries, query_rows, encoded = _embeddings(
-            data, query_ids, encoder, corpus_embeddings, query_embeddings, Path(work), cache_dir, show_progress,
-            map_shards,
-        )  # fmt: skip
+            data, query_ids, encoder, *files, Path(work), inputs.cache_dir, show, map_shards
+        )
         if corpus.dim != queries.dim:
             raise DataError(f"{queries.path}: query vectors have {queries.dim} dimensions, corpus vectors {corpus.dim}")
         search_index = build_index(
-            corpus, scale.index, n_queries=len(query_ids), max_memory=budget, seed=seed, show_progress=show_progress
+            corpus, scale.index, n_queries=len(query_ids), max_memory=budget, seed=seed, show_progress=show
         )
-        max_pos = max(sum(g > 0 for g in data.qrels[q].values()) for q in query_ids)
-        width = min(depth + max_pos, len(corpus))
+        width = pool_width(data, query_ids, depth, len(corpus))
         sample = _sample(len(query_ids), scale.recall_sample, seed, 1)
         recall = tune_index(search_index, queries.take(query_rows[sample]), width, target=scale.target_recall)
-        miner = ChunkMiner(
-            data, query_ids, query_rows, queries, corpus, width, format, config,
-            threads=_thread_counts(), index=search_index,
-        )  # fmt: skip
-        fit_on = _fit_fn(miner, data, query_ids, scale.fn_sample, fn_detector) if config.detects else None
         per_query = width * 160 + corpus.dim * 8
         chunk = scale.chunk_queries or int(np.clip((budget // 8) // per_query, 64, 8192))
         bounds = [(s, min(s + chunk, len(query_ids))) for s in range(0, len(query_ids), chunk)]
-        given = corpus_embeddings is not None and query_embeddings is not None
-        model, backend = (None, None) if given else describe_encoder(encoder)
+        model, backend = (None, None) if None not in files else describe_encoder(encoder)
         describe = {
             "model": model,
             "backend": backend,
-            "embeddings": {
-                "corpus": str(corpus_embeddings or "encoded"),
-                "queries": str(query_embeddings or "encoded"),
-            },
+            "embeddings": {"corpus": str(files[0] or "encoded"), "queries": str(files[1] or "encoded")},
             "texts_encoded": encoded,
             "index": {"type": search_index.kind, **search_index.params, **recall},
             "chunks": len(bounds),
             "chunk_queries": chunk,
             "max_memory": budget,
         }
-        yield miner, {"bounds": bounds, "fit_on": fit_on, "describe": describe}
+        yield ChunkMiner(
+            data, query_ids, query_rows, queries, corpus, width, format, config, threads=_thread_counts(),
+            index=search_index, bounds=bounds, describe=describe,
+        )  # fmt: skip
 
 
 def _thread_counts() -> dict[str, int]:
@@ -422,11 +240,9 @@ def _embeddings(
     return corpus, queries, rows, encoded
 
 
-def _fit_fn(
-    miner: ChunkMiner, data: RetrievalData, query_ids: list[str], fn_sample: int, detector: DetectorLike
-) -> int:
-    """Fit the false-negative model (and the ``max_fn_rate`` cutoff) on a sample of queries."""
-    config = miner.config
+def fit_on_sample(miner: ChunkMiner, config: MiningConfig, fn_sample: int, detector: DetectorLike) -> Fitted:
+    """The false-negative model (and the ``max_fn_rate`` cutoff) fit once on a sample of ``fn_sample`` queries."""
+    data, query_ids = miner.data, miner.query_ids
     picked = _sample(len(query_ids), fn_sample, config.seed, 2)
     sample = replace(miner, query_ids=[query_ids[i] for i in picked], query_rows=miner.query_rows[picked])
     pool = sample.pool(0, len(picked))
@@ -434,15 +250,15 @@ def _fit_fn(
     # LEXICAL_MAX_DOCS documents (documented in the README); the other signals cost one gather each
     lexical = len(data.doc_ids) <= LEXICAL_MAX_DOCS
     evidence = Evidence(data, miner.corpus, query_ids, miner.queries, miner.query_rows, lexical=lexical)
-    miner.fn_model = fit_detector(pool, detector=detector, estimator=config.fn_estimator, seed=config.seed,
-                                  evidence=evidence)  # fmt: skip
+    model = fit_detector(pool, detector=detector, estimator=config.fn_estimator, seed=config.seed, evidence=evidence)
+    cutoff = None
     if config.max_fn_rate is not None:
-        result = mine_pool(data, pool, config, fn_estimate=miner.fn_model.predict(pool, evidence), show_progress=False)
-        miner.fn_cutoff = result.summary["false_negatives"]["cutoff"]
-    return len(picked)
+        cutoff = fn_cutoff_on(data, pool, config, model.predict(pool, evidence))
+    return Fitted(model=model, cutoff=cutoff, fit_on=len(picked))
 
 
-def _run_local(work: Any, bounds: list[tuple[int, int]], workers: Any, show_progress: bool, desc: str) -> Any:
+def run_local(work: Any, bounds: list[tuple[int, int]], workers: Any, show_progress: bool, desc: str) -> Any:
+    """``work(start, stop)`` over ``bounds`` in this process, with a progress bar; Ctrl-C stops between chunks."""
     for start, stop in tqdm(bounds, desc=desc, disable=not show_progress):
         signals.check()
         yield work(start, stop)
@@ -462,7 +278,7 @@ class _RayWorker:
 
 
 @contextlib.contextmanager
-def _ray_session() -> Iterator[None]:
+def ray_session() -> Iterator[None]:
     """Connect to Ray (``RAY_ADDRESS`` or a local instance started here, and stopped at the end)."""
     try:
         require_extra("ray", "ray", "--engine ray")
@@ -480,7 +296,7 @@ def _ray_session() -> Iterator[None]:
             ray.shutdown()
 
 
-def _run_ray(work: Any, bounds: list[tuple[int, int]], workers: int | None, show_progress: bool, desc: str) -> Any:
+def run_ray(work: Any, bounds: list[tuple[int, int]], workers: int | None, show_progress: bool, desc: str) -> Any:
     """``work(start, stop)`` over ``bounds`` as a Ray Data pipeline; results come back in order."""
     import ray
 
@@ -499,31 +315,3 @@ def _run_ray(work: Any, bounds: list[tuple[int, int]], workers: int | None, show
     for row in dataset.iter_rows():
         signals.check()
         yield pickle.loads(row["payload"])
-
-
-def _merge(parts: list[MiningSummary], data: RetrievalData, miner: ChunkMiner, info: dict[str, Any]) -> MiningSummary:
-    """One summary of the chunks' summaries, with the fixed false-negative model's description."""
-    describe = dict(info["describe"])
-    summary = MiningSummary.merge(
-        parts,
-        queries=len(miner.query_ids),
-        queries_without_positive=len(data.qrels) - len(miner.query_ids),
-        model=describe.pop("model"),
-        backend=describe.pop("backend"),
-        texts_encoded=describe.pop("texts_encoded"),
-        extra=describe,
-    )
-    if miner.fn_model is not None:
-        model = miner.fn_model
-        fn = summary.false_negatives
-        summary.false_negatives = {
-            "detector": model.describe(),
-            "estimator": model.estimator,
-            "label_frequency": round(model.label_frequency_, 4),
-            "label_frequency_ci": [round(v, 4) for v in model.label_frequency_ci_],
-            "max_fn_rate": fn["max_fn_rate"],
-            "cutoff": None if miner.fn_cutoff is None else round(float(miner.fn_cutoff), 6),
-            "fit_on_queries": info["fit_on"],
-            **{k: fn[k] for k in ("estimated_fn_rate", "ci_low", "ci_high")},
-        }
-    return summary

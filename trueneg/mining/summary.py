@@ -23,18 +23,8 @@ from typing import Any
 
 import numpy as np
 
-DROP_REASONS = (
-    "labeled_positive",
-    "duplicate_of_positive",
-    "out_of_range",
-    "near_duplicate",
-    "max_score",
-    "margin",
-    "perc_pos",
-    "min_score",
-    "fn_probability",
-    "judged_relevant",
-)
+from trueneg.mining.rules import DROP_REASONS
+
 SCORES = ("positive", "anchor_positive", "negative")
 SUMMED = (
     "candidates",

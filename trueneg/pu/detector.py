@@ -105,6 +105,39 @@ class FalseNegativeEstimate:
         arrays = (self.probability, self.probability_low, self.probability_high)
         return tuple(float(np.nanmean(p[mask])) for p in arrays)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The detector, the estimator and the label frequency with its interval, JSON-ready."""
+        return {"detector": self.details, "estimator": self.estimator,
+                **label_frequency_dict(self.label_frequency, self.label_frequency_ci)}  # fmt: skip
+
+    def mined(self, chosen: np.ndarray, max_fn_rate: float | None, cutoff: float | None) -> dict[str, Any]:
+        """The mining summary's ``false_negatives``: :meth:`to_dict`, the target and cutoff, and the rate of
+        the emitted negatives (``chosen``: the picked columns per query, -1 padded)."""
+        picked = np.zeros(self.probability.shape, dtype=bool)
+        picked[np.nonzero(chosen >= 0)[0], chosen[chosen >= 0]] = True
+        cut = None if cutoff is None else round(float(cutoff), 6)
+        return {**self.to_dict(), "max_fn_rate": max_fn_rate, "cutoff": cut, **rate_dict(self.rate(picked))}
+
+
+def label_frequency_dict(value: float, interval: tuple[float, float] | list[float]) -> dict[str, Any]:
+    """``label_frequency`` and ``label_frequency_ci`` as every trueneg summary writes them (4 digits).
+
+    Example:
+        >>> label_frequency_dict(0.512345, (0.4, 0.61))
+        {'label_frequency': 0.5123, 'label_frequency_ci': [0.4, 0.61]}
+    """
+    return {"label_frequency": round(value, 4), "label_frequency_ci": [round(v, 4) for v in interval]}
+
+
+def rate_dict(rate: tuple[float, float, float] | np.ndarray) -> dict[str, float]:
+    """An estimated false-negative rate and its interval as every trueneg summary writes them (5 digits).
+
+    Example:
+        >>> rate_dict((0.0312345, 0.02, 0.041))
+        {'estimated_fn_rate': 0.03123, 'ci_low': 0.02, 'ci_high': 0.041}
+    """
+    return {key: round(float(v), 5) for key, v in zip(("estimated_fn_rate", "ci_low", "ci_high"), rate)}
+
 
 def _classifier(kind: str, signals: tuple[str, ...], seed: int) -> Any:
     if kind == "logistic":
@@ -299,6 +332,11 @@ class FalseNegativeDetector:
         full_g[pop] = g
         return FalseNegativeEstimate(out[0], out[1], out[2], labeled, c, (low, high), self.estimator, details, full_g)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted model as a summary's ``false_negatives`` begins: as :meth:`FalseNegativeEstimate.to_dict`."""
+        return {"detector": self.describe(), "estimator": self.estimator,
+                **label_frequency_dict(self.label_frequency_, self.label_frequency_ci_)}  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         """JSON-ready description of the fitted model: signals, classifier, AUCs, importance, ``c``."""
         return {
@@ -308,8 +346,7 @@ class FalseNegativeDetector:
             "oof_auc": {k: round(v, 4) for k, v in self.oof_auc_.items()},
             "signal_importance": self.importance_,
             "estimator": self.estimator,
-            "label_frequency": round(self.label_frequency_, 4),
-            "label_frequency_ci": [round(v, 4) for v in self.label_frequency_ci_],
+            **label_frequency_dict(self.label_frequency_, self.label_frequency_ci_),
             "notes": list(getattr(self, "notes_", [])),
         }
 

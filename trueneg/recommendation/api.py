@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from trueneg.io import ROW_SUFFIXES, write_json, write_rows
+from trueneg.pu.detector import label_frequency_dict
 from trueneg.recommendation.data import SPLITS, Interactions, Split, leave_last_out, physical_memory, random_holdout
 from trueneg.recommendation.metrics import evaluate_topk
 from trueneg.recommendation.missing import (
@@ -318,8 +319,7 @@ def audit_interactions(
         "items": data.n_items,
         "interactions": len(data),
         "estimator": estimator,
-        "label_frequency": round(missing.label_frequency, 4),
-        "label_frequency_ci": [round(v, 4) for v in missing.label_frequency_ci],
+        **label_frequency_dict(missing.label_frequency, missing.label_frequency_ci),
         "estimated_missing_positives": int(round(float(probability[unlabeled].sum()))),
         "estimated_missing_rate": round(float(probability[unlabeled].mean()), 5),
         "samplers": per_sampler,
