@@ -54,15 +54,16 @@ def snapshot() -> dict[str, dict[str, str | None]]:
                         target = Path(tmp) / f"{len(out)}.jsonl"
                         run = subprocess.run([*TRUENEG, "mine", str(data), "-o", str(target), "-f", fmt, *fn, *path,
                                               "--json", "-q"], capture_output=True, text=True, check=True)  # fmt: skip
-                        out[key] = {"rows": _digest(target), "summary": _summary(run.stdout),
-                                    "sidecar": _digest(target.with_name(f"{target.stem}.trueneg-extra.jsonl"))}  # fmt: skip
+                        side = target.with_name(f"{target.stem}.trueneg-extra.jsonl")
+                        out[key] = {"rows": _digest(target), "summary": _summary(run.stdout), "sidecar": _digest(side)}
                         print(key, out[key]["rows"][:12], flush=True)
             for path in ((), ("--index", "exact")):
                 key = f"audit {name} {'streamed' if path else 'memory'}"
                 folder = Path(tmp) / f"audit{len(out)}"
                 run = subprocess.run([*TRUENEG, "audit", str(data), "-o", str(folder), *path, "--json", "-q"],
                                      capture_output=True, text=True, check=True)  # fmt: skip
-                out[key] = {"audit.json": _summary((folder / "audit.json").read_text()), "summary": _summary(run.stdout)}
+                written = _summary((folder / "audit.json").read_text())
+                out[key] = {"audit.json": written, "summary": _summary(run.stdout)}
                 print(key, out[key]["audit.json"][:12], flush=True)
     return out
 

@@ -1,18 +1,12 @@
 """The result of mining and its output formats.
 
-Formats (rows are dicts; texts exactly as the corpus gives them):
-
-- ``"flagembedding"``: one row per query, ``{"query", "pos", "neg", "pos_scores", "neg_scores"}``
-  (FlagEmbedding's fine-tuning format), plus its optional ``"prompt"`` (the query prompt) when the
-  negatives were mined with one. Queries that got no negative at all are left out.
-- ``"triplet"``: ``{"anchor", "positive", "negative"}``, one row per (positive, negative) pair. Each
-  (anchor, positive) repeats once per negative: train with sentence-transformers'
-  ``BatchSamplers.NO_DUPLICATES`` (``trueneg train`` does), or the repeats of a batch become each
-  other's in-batch false negatives.
-- ``"n-tuple"``: ``{"anchor", "positive", "negative_1", ..., "negative_n"}``, one row per positive;
-  only queries with all ``n`` negatives (a fixed width is the point of the format).
-- ``"labeled-list"``: ``{"anchor", "docs", "labels"}``, one row per positive, ``docs`` being the
-  positive followed by the negatives and ``labels`` 1 then 0s.
+Formats (rows are dicts; texts exactly as the corpus gives them), one module each in
+:mod:`trueneg.mining.formats` with its writer and its reader: ``"flagembedding"`` (one row per query,
+``{"query", "pos", "neg", "pos_scores", "neg_scores"}``, plus ``"prompt"`` when mined with a query prompt;
+queries that got no negative are left out), ``"triplet"`` (``{"anchor", "positive", "negative"}`` per
+(positive, negative) pair: train with ``BatchSamplers.NO_DUPLICATES``), ``"n-tuple"`` (``{"anchor",
+"positive", "negative_1", ..., "negative_n"}`` per positive, only queries with all ``n`` negatives) and
+``"labeled-list"`` (``{"anchor", "docs", "labels"}`` per positive).
 
 With ``fn_action="relabel"``, inferred positives follow the labeled ones: in ``pos`` (scores in
 ``pos_scores``) with a list of booleans ``pos_inferred`` aligned with ``pos`` and the detector's
@@ -48,22 +42,17 @@ from typing import Any
 
 import numpy as np
 
+from trueneg.mining.formats import EXTRA_FIELDS, FORMATS, MODULES, QueryRows
 from trueneg.mining.summary import MiningSummary
 from trueneg.validation import check_one_of, require_extra
 
-FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
-EXTRA_FIELDS = {
-    "flagembedding": ("pos_inferred", "pos_probability", "neg_probability"),
-    "triplet": ("positive_inferred", "positive_probability", "negative_probability", "scores"),
-    "n-tuple": ("positive_inferred", "positive_probability", "negative_probabilities", "scores"),
-    "labeled-list": ("positive_inferred", "positive_probability", "negative_probabilities"),
-}
+__all__ = ["EXTRA_FIELDS", "FORMATS", "MiningResult", "key_field", "sidecar_path", "split_rows"]
 SIDECAR = ".trueneg-extra"
 
 
 def key_field(format: str) -> str:
     """The field that identifies a row of ``format`` in its sidecar (``query`` or ``anchor``)."""
-    return "query" if format == "flagembedding" else "anchor"
+    return MODULES[format].KEY
 
 
 def sidecar_path(output: str | os.PathLike) -> Path:
@@ -159,59 +148,35 @@ class MiningResult:
 
     def _rows(self, format: str) -> list[dict[str, Any]]:
         check_one_of("format", format, FORMATS)
+        write = MODULES[format].write
         rows: list[dict[str, Any]] = []
-        width = self.negatives.shape[1]
-        relabel = self.inferred is not None
-        for qi, query in enumerate(self.query_texts):
+        for qi in range(len(self.query_texts)):
             if self.dropped_queries is not None and self.dropped_queries[qi]:
                 continue
-            keep = self.negatives[qi] >= 0
-            negs = [self.doc_texts[d] for d in self.negatives[qi][keep]]
-            neg_scores = [round(float(s), 6) for s in self.negative_scores[qi][keep]]
-            pos = [self.doc_texts[d] for d in self.positives[qi]]
-            pos_scores = [round(float(s), 6) for s in self.positive_scores[qi]]
-            flags = [False] * len(pos)
-            pos_probs = [1.0] * len(pos)
-            if relabel:
-                pos += [self.doc_texts[d] for d in self.inferred[qi]]
-                pos_scores += [round(float(s), 6) for s in self.inferred_scores[qi]]
-                flags += [True] * len(self.inferred[qi])
-                pos_probs += [round(float(p), 6) for p in self.inferred_probabilities[qi]]
-            neg_probs = None
-            if self.negative_probabilities is not None:
-                neg_probs = [round(float(p), 6) for p in self.negative_probabilities[qi][keep]]
-            if not negs or (format == "n-tuple" and len(negs) < width):
-                continue
-            if format == "flagembedding":
-                row = {"query": query, "pos": pos, "neg": negs, "pos_scores": pos_scores, "neg_scores": neg_scores}
-                if relabel:
-                    row.update(pos_inferred=flags, pos_probability=pos_probs)
-                if neg_probs is not None:
-                    row["neg_probability"] = neg_probs
-                rows.append({**row, "prompt": self.query_prompt} if self.query_prompt else row)
-                continue
-            for p, ps, flag, pp in zip(pos, pos_scores, flags, pos_probs):
-                extra = {"positive_inferred": flag, "positive_probability": pp} if relabel else {}
-                if format == "triplet":
-                    for n, ns, np_ in zip(negs, neg_scores, neg_probs or [None] * len(negs)):
-                        row = {"anchor": query, "positive": p, "negative": n, **extra}
-                        if np_ is not None:
-                            row["negative_probability"] = np_
-                        rows.append({**row, "scores": [ps, ns]} if self.soft_labels else row)
-                    continue
-                if neg_probs is not None:
-                    extra["negative_probabilities"] = neg_probs
-                if format == "n-tuple":
-                    row = {"anchor": query, "positive": p, **{f"negative_{i + 1}": n for i, n in enumerate(negs)}}
-                    row.update(extra)
-                    rows.append({**row, "scores": [ps, *neg_scores]} if self.soft_labels else row)
-                else:
-                    row = {"anchor": query, "docs": [p, *negs], **extra}
-                    if self.soft_labels:
-                        rows.append({**row, "scores": [ps, *neg_scores]})
-                    else:
-                        rows.append({**row, "labels": [1] + [0] * len(negs)})
+            query = self._query_rows(qi)
+            if query.negatives:  # a query without negatives has no row in any format
+                rows.extend(write(query))
         return rows
+
+    def _query_rows(self, qi: int) -> QueryRows:
+        """Query ``qi``'s texts and rounded numbers, as every format writes them."""
+        keep = self.negatives[qi] >= 0
+        relabel = self.inferred is not None
+        pos = [self.doc_texts[d] for d in self.positives[qi]]
+        pos_scores = [round(float(s), 6) for s in self.positive_scores[qi]]
+        flags, pos_probs = [False] * len(pos), [1.0] * len(pos)
+        if relabel:
+            pos += [self.doc_texts[d] for d in self.inferred[qi]]
+            pos_scores += [round(float(s), 6) for s in self.inferred_scores[qi]]
+            flags += [True] * len(self.inferred[qi])
+            pos_probs += [round(float(p), 6) for p in self.inferred_probabilities[qi]]
+        neg_probs = None
+        if self.negative_probabilities is not None:
+            neg_probs = [round(float(p), 6) for p in self.negative_probabilities[qi][keep]]
+        negs = [self.doc_texts[d] for d in self.negatives[qi][keep]]
+        neg_scores = [round(float(s), 6) for s in self.negative_scores[qi][keep]]
+        return QueryRows(self.query_texts[qi], pos, pos_scores, flags, pos_probs, negs, neg_scores, neg_probs, relabel,
+                         self.soft_labels, self.query_prompt, self.negatives.shape[1])  # fmt: skip
 
     def inferred_ids(self) -> dict[str, list[str]]:
         """Query id -> ids of its inferred positives (``fn_action="relabel"``), in retrieval order."""

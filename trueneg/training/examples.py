@@ -1,7 +1,8 @@
 """Read any `trueneg mine` output (or sentence-transformers' mined tables) into training examples.
 
 One example is one (anchor, positive) pair with its list of negatives, hardest first, and, when the
-file has them, soft-label scores (positive first). The format is recognised from the fields:
+file has them, soft-label scores (positive first). The format is recognised from the fields and read by
+its module in :mod:`trueneg.mining.formats` (the same module writes it):
 
 - flagembedding ``{"query", "pos", "neg", ["pos_scores", "neg_scores"]}``: one example per positive;
 - triplet ``{"anchor", "positive", "negative", ["scores"]}``: rows of the same (anchor, positive)
@@ -22,9 +23,7 @@ for :func:`trueneg.training.train`'s ``inferred="soft"`` and ``guide="probabilit
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from trueneg.data.dataset import DataError
-from trueneg.data.readers import read_table, text_field
+from trueneg.data.readers import read_table
+from trueneg.mining.formats import MODULES, Examples, format_of
 
 
 @dataclass
@@ -123,78 +123,6 @@ class TrainingExamples:
         return columns
 
 
-def _scores(path: Path, number: int, record: dict[str, Any], name: str, expected: int) -> list[float] | None:
-    value = record.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
-        raise DataError(f"{path}:{number}: field {name!r} must be a list of numbers")
-    if len(value) != expected:
-        raise DataError(f"{path}:{number}: field {name!r} has {len(value)} values, expected {expected}")
-    bad = next((i for i, v in enumerate(value) if not math.isfinite(v)), None)
-    if bad is not None:
-        raise DataError(f"{path}:{number}: field {name!r} item {bad} is {value[bad]}; soft labels must be finite")
-    return [float(v) for v in value]
-
-
-def _probabilities(path: Path, number: int, record: dict[str, Any], name: str, expected: int) -> list[float] | None:
-    values = _scores(path, number, record, name, expected)
-    if values is not None and not all(0.0 <= v <= 1.0 for v in values):
-        raise DataError(f"{path}:{number}: field {name!r} must hold probabilities in [0, 1]")
-    return values
-
-
-def _flags(path: Path, number: int, record: dict[str, Any], name: str, expected: int) -> list[bool] | None:
-    value = record.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, bool) for v in value):
-        raise DataError(f"{path}:{number}: field {name!r} must be a list of booleans")
-    if len(value) != expected:
-        raise DataError(f"{path}:{number}: field {name!r} has {len(value)} values, expected {expected}")
-    return list(value)
-
-
-def _one(path: Path, number: int, record: dict[str, Any], name: str, kind: type) -> Any:
-    """A scalar field (``positive_inferred`` / ``*_probability``) of the one-positive formats, or ``None``."""
-    value = record.get(name)
-    if value is None:
-        return None
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise DataError(f"{path}:{number}: field {name!r} must be true or false")
-        return value
-    return _probabilities(path, number, {name: [value]}, name, 1)[0]
-
-
-def _texts(path: Path, number: int, record: dict[str, Any], name: str) -> list[str]:
-    value = record.get(name)
-    if not isinstance(value, (list, tuple)):
-        raise DataError(f"{path}:{number}: field {name!r} must be a list of strings")
-    for i, text in enumerate(value):
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{path}:{number}: field {name!r} item {i} must be a non-empty string")
-    return list(value)
-
-
-def _format_of(path: Path, number: int, record: dict[str, Any]) -> str:
-    if {"query", "pos", "neg"} <= record.keys():
-        return "flagembedding"
-    if {"anchor", "docs"} <= record.keys():
-        return "labeled-list"
-    if {"anchor", "positive", "negative"} <= record.keys():
-        return "triplet"
-    if {"anchor", "positive"} <= record.keys():
-        return "n-tuple"
-    raise DataError(
-        f"{path}:{number}: cannot tell the format from fields {sorted(record)}; expected a `trueneg mine` output "
-        "(flagembedding: query/pos/neg, triplet: anchor/positive/negative, n-tuple: anchor/positive/negative_1.., "
-        "labeled-list: anchor/docs/labels)"
-    )
-
-
 def _with_sidecar(path: Path, records: Any) -> Any:
     """``records`` with the fields of the sidecar ``trueneg mine`` wrote beside ``path`` merged in, row by row."""
     from trueneg.mining.result import sidecar_path
@@ -239,97 +167,25 @@ def load_examples(path: str | Path | Any) -> TrainingExamples:
     else:
         records = enumerate(iter(path), start=1)
         path = Path("<dataset>")
-    anchors: list[str] = []
-    positives: list[str] = []
-    negatives: list[list[str]] = []
-    scores: list[list[float] | None] = []
-    inferred: list[bool | None] = []
-    weights: list[float | None] = []
-    neg_probs: list[list[float] | None] = []
-    triplet_index: dict[tuple[str, str], int] = {}
+    out = Examples()
     fmt = None
     for number, record in records:
-        this = _format_of(path, number, record)
+        this = format_of(path, number, record)
         fmt = fmt or this
         if this != fmt:
             raise DataError(f"{path}:{number}: fields {sorted(record)} do not match the file's {fmt} format")
-        if fmt == "flagembedding":
-            query = text_field(path, number, record, "query")
-            pos, neg = _texts(path, number, record, "pos"), _texts(path, number, record, "neg")
-            if not pos:
-                raise DataError(f"{path}:{number}: field 'pos' is empty")
-            pos_scores = _scores(path, number, record, "pos_scores", len(pos))
-            neg_scores = _scores(path, number, record, "neg_scores", len(neg))
-            flags = _flags(path, number, record, "pos_inferred", len(pos))
-            pos_probs = _probabilities(path, number, record, "pos_probability", len(pos))
-            row_neg_probs = _probabilities(path, number, record, "neg_probability", len(neg))
-            for i, p in enumerate(pos):
-                anchors.append(query)
-                positives.append(p)
-                negatives.append(list(neg))
-                both = pos_scores is not None and neg_scores is not None
-                scores.append([pos_scores[i], *neg_scores] if both else None)
-                inferred.append(flags[i] if flags else None)
-                weights.append(pos_probs[i] if pos_probs else None)
-                neg_probs.append(list(row_neg_probs) if row_neg_probs is not None else None)
-        elif fmt == "triplet":
-            key = (text_field(path, number, record, "anchor"), text_field(path, number, record, "positive"))
-            negative = text_field(path, number, record, "negative")
-            row_scores = _scores(path, number, record, "scores", 2)
-            neg_prob = _one(path, number, record, "negative_probability", float)
-            if key not in triplet_index:
-                triplet_index[key] = len(anchors)
-                anchors.append(key[0])
-                positives.append(key[1])
-                negatives.append([])
-                scores.append([row_scores[0]] if row_scores else None)
-                inferred.append(_one(path, number, record, "positive_inferred", bool))
-                weights.append(_one(path, number, record, "positive_probability", float))
-                neg_probs.append([])
-            i = triplet_index[key]
-            negatives[i].append(negative)
-            if neg_probs[i] is not None and neg_prob is not None:
-                neg_probs[i].append(neg_prob)
-            else:
-                neg_probs[i] = None
-            if row_scores and scores[i] is not None:
-                scores[i].append(row_scores[1])
-            else:
-                scores[i] = None
-        elif fmt == "n-tuple":
-            anchors.append(text_field(path, number, record, "anchor"))
-            positives.append(text_field(path, number, record, "positive"))
-            names = sorted((k for k in record if re.fullmatch(r"negative_\d+", k)), key=lambda k: int(k.split("_")[1]))
-            negatives.append([text_field(path, number, record, k) for k in names])
-            scores.append(_scores(path, number, record, "scores", 1 + len(names)))
-            inferred.append(_one(path, number, record, "positive_inferred", bool))
-            weights.append(_one(path, number, record, "positive_probability", float))
-            neg_probs.append(_probabilities(path, number, record, "negative_probabilities", len(names)))
-        else:
-            anchor = text_field(path, number, record, "anchor")
-            docs = _texts(path, number, record, "docs")
-            if len(docs) < 1:
-                raise DataError(f"{path}:{number}: field 'docs' is empty")
-            labels = record.get("labels")
-            if labels is not None and (not isinstance(labels, list) or len(labels) != len(docs) or labels[0] != 1):
-                raise DataError(f"{path}:{number}: field 'labels' must be 1 for the first document, one per document")
-            anchors.append(anchor)
-            positives.append(docs[0])
-            negatives.append(docs[1:])
-            scores.append(_scores(path, number, record, "scores", len(docs)))
-            inferred.append(_one(path, number, record, "positive_inferred", bool))
-            weights.append(_one(path, number, record, "positive_probability", float))
-            neg_probs.append(_probabilities(path, number, record, "negative_probabilities", len(docs) - 1))
-    if not anchors:
+        MODULES[fmt].read(path, number, record, out)
+    if not out.anchors:
         raise DataError(f"{path}: no training examples in the file")
 
     def complete(values: list) -> list | None:
         return values if all(v is not None for v in values) else None
 
-    flags = [bool(f) for f in inferred] if any(f is not None for f in inferred) else None
+    flags = [bool(f) for f in out.inferred] if any(f is not None for f in out.inferred) else None
     pair_weights = None
-    if any(w is not None for w in weights):
-        pair_weights = [1.0 if w is None else w for w in weights]
+    if any(w is not None for w in out.weights):
+        pair_weights = [1.0 if w is None else w for w in out.weights]
     return TrainingExamples(
-        anchors, positives, negatives, complete(scores), str(path), flags, pair_weights, complete(neg_probs)
+        out.anchors, out.positives, out.negatives, complete(out.scores), str(path), flags, pair_weights,
+        complete(out.negative_probabilities),
     )

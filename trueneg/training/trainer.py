@@ -138,23 +138,54 @@ def train(
         'model'
     """
     require_extra(("accelerate", "datasets"), "train", "training")  # the trainer needs both
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-    from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
-    from transformers import PrinterCallback, set_seed
-
-    from trueneg.candidates.encoders import load_model, resolve_model
-
     cfg = TrainConfig.build(config, **options)
     inputs = [examples if isinstance(examples, (str, os.PathLike)) else None, audit_json]
     check_output_folder(output_dir, inputs, marker=TRAIN_MARKER, overwrite=overwrite, what="model folder")
-    output_dir = resolve(output_dir)
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but PyTorch sees no CUDA GPU here; use device='cpu'")
     if cfg.loss == "debiased" and cfg.class_prior is None:
         cfg = cfg.replace(class_prior=_audit_prior(audit_json) if audit_json is not None else 0.1)
-    examples, weighted, probabilities = _training_examples(examples, cfg)
+    run = _prepare(examples, model, cfg, device)
+    output_dir = resolve(output_dir)
+    checkpoints = output_dir.parent / f".{output_dir.name}.checkpoints"
+    last = _latest_checkpoint(checkpoints) if resume else None
+    if resume and last is None:
+        warnings.warn(f"resume: no checkpoint in {checkpoints}; training from the start", stacklevel=2)
+    if not resume and checkpoints.exists():
+        shutil.rmtree(checkpoints)  # a previous run's: starting afresh
+    try:
+        with atomic_dir(output_dir) as staging:
+            result = _run(run, _arguments(run, checkpoints, device), last, show_progress, str(output_dir))
+            run.student.save(str(staging))
+            (staging / TRAIN_MARKER).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    except BaseException:
+        if _latest_checkpoint(checkpoints) is None:  # nothing to resume from: leave nothing behind
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        raise
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the model is written: nothing left to resume
+    return result
 
+
+@dataclass
+class _Run:
+    """A prepared training run: the settings, the examples as columns, the model and its loss."""
+
+    cfg: TrainConfig
+    examples: TrainingExamples
+    columns: dict[str, list[Any]]
+    model_path: str
+    student: Any
+    loss_options: dict[str, Any]
+    loss: Any
+
+
+def _prepare(examples: Any, model: Any, cfg: TrainConfig, device: str | None) -> _Run:
+    """Step 1: read and check the examples, load (and freeze) the model, assemble the loss."""
+    from transformers import set_seed
+
+    from trueneg.candidates.encoders import load_model, resolve_model
+
+    examples, weighted, probabilities = _training_examples(examples, cfg)
     set_seed(cfg.seed)
     model_path = resolve_model(None if model == "default" else model)
     student = load_model(model_path, device)
@@ -169,91 +200,82 @@ def train(
     loss_module = LOSSES[cfg.loss](student, **loss_options)
     loss_module.register_forward_hook(_stop_on_non_finite)
     columns = examples.to_columns(cfg.num_negatives, cfg.seed, weights=weighted, probabilities=probabilities)
-    dataset = Dataset.from_dict(columns)
+    return _Run(cfg, examples, columns, model_path, student, loss_options, loss_module)
 
-    total_steps = (
-        cfg.max_steps if cfg.max_steps is not None else math.ceil(cfg.epochs * (len(dataset) // cfg.batch_size))
-    )
-    checkpoints = output_dir.parent / f".{output_dir.name}.checkpoints"
-    last = _latest_checkpoint(checkpoints) if resume else None
-    if resume and last is None:
-        warnings.warn(f"resume: no checkpoint in {checkpoints}; training from the start", stacklevel=2)
-    if not resume and checkpoints.exists():
-        shutil.rmtree(checkpoints)  # a previous run's: starting afresh
-    prompts = {"anchor": cfg.query_prompt, **dict.fromkeys([c for c in columns if c != "anchor" and c != "label"],
-                                                         cfg.document_prompt)}  # fmt: skip
+
+def _arguments(run: _Run, checkpoints: Path, device: str | None) -> Any:
+    """Step 2: the trainer's arguments (schedule, checkpoints, prompts, device) from the settings."""
+    from sentence_transformers import SentenceTransformerTrainingArguments as Arguments
+
+    cfg = run.cfg
+    rows = len(run.columns["anchor"])
+    total_steps = cfg.max_steps if cfg.max_steps is not None else math.ceil(cfg.epochs * (rows // cfg.batch_size))
+    documents = [c for c in run.columns if c not in ("anchor", "label")]
+    prompts = {"anchor": cfg.query_prompt, **dict.fromkeys(documents, cfg.document_prompt)}
     prompts = {k: v for k, v in prompts.items() if v}
-    try:
-        with atomic_dir(output_dir) as staging:
-            args = Arguments(
-                output_dir=str(checkpoints),
-                prompts=prompts or None,
-                num_train_epochs=cfg.epochs,
-                max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
-                per_device_train_batch_size=cfg.batch_size,
-                learning_rate=cfg.learning_rate,
-                warmup_steps=round(cfg.warmup_ratio * total_steps),
-                batch_sampler="no_duplicates",
-                seed=cfg.seed,
-                data_seed=cfg.seed,
-                save_strategy="steps" if cfg.checkpoint_steps else "no",
-                save_steps=cfg.checkpoint_steps or 500,
-                save_total_limit=2,
-                logging_steps=max(1, min(50, (cfg.max_steps or 50) // 10)),
-                report_to="none",
-                disable_tqdm=True,  # its bar writes the log lines to stdout; _StderrProgress draws one on stderr
-                use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
-                dataloader_drop_last=True,
-            )
-            started = time.perf_counter()
-            trainer = SentenceTransformerTrainer(model=student, args=args, train_dataset=dataset, loss=loss_module)
-            trainer.remove_callback(PrinterCallback)  # it prints to stdout, which belongs to --json
-            trainer.add_callback(_StopOnSignal())
-            if show_progress:
-                trainer.add_callback(_StderrProgress())
-            state = trainer.train(resume_from_checkpoint=str(last) if last else None)
-            seconds = time.perf_counter() - started
-            if trainer.state.global_step == 0:
-                raise ValueError(
-                    f"{examples.source}: no training step ran: no batch of {cfg.batch_size} examples without a "
-                    "repeated text could be formed (in-batch negatives must differ from every positive); lower "
-                    "batch_size or num_negatives"
-                )
-            student.save(str(staging))
-            settings = {
-                "loss": cfg.loss,
-                **{k: v for k, v in loss_options.items() if k != "guide"},
-                "guide": cfg.guide if cfg.loss == "fn-masked" else None,
-                "inferred": cfg.inferred if examples.inferred is not None else None,
-                "inferred_pairs": sum(examples.inferred) if examples.inferred is not None else None,
-                "num_negatives": cfg.num_negatives,
-                "batch_size": cfg.batch_size,
-                "epochs": cfg.epochs,
-                "max_steps": cfg.max_steps,
-                "learning_rate": cfg.learning_rate,
-                "warmup_ratio": cfg.warmup_ratio,
-                "max_seq_length": student.max_seq_length,
-                "train_layers": cfg.train_layers,
-                "seed": cfg.seed,
-                "data": examples.source,
-                "base_model": model_path,
-            }
-            result = TrainResult(
-                str(output_dir),
-                len(examples),
-                int(trainer.state.global_step),
-                round(seconds, 2),
-                float(state.training_loss) if state.training_loss is not None else None,
-                settings,
-                list(trainer.state.log_history),
-            )
-            (staging / TRAIN_MARKER).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    except BaseException:
-        if _latest_checkpoint(checkpoints) is None:  # nothing to resume from: leave nothing behind
-            shutil.rmtree(checkpoints, ignore_errors=True)
-        raise
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the model is written: nothing left to resume
-    return result
+    return Arguments(
+        output_dir=str(checkpoints),
+        prompts=prompts or None,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=round(cfg.warmup_ratio * total_steps),
+        batch_sampler="no_duplicates",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        save_strategy="steps" if cfg.checkpoint_steps else "no",
+        save_steps=cfg.checkpoint_steps or 500,
+        save_total_limit=2,
+        logging_steps=max(1, min(50, (cfg.max_steps or 50) // 10)),
+        report_to="none",
+        disable_tqdm=True,  # its bar writes the log lines to stdout; _StderrProgress draws one on stderr
+        use_cpu=device == "cpu" or (device is None and not torch.cuda.is_available()),
+        dataloader_drop_last=True,
+    )
+
+
+SETTINGS = ("num_negatives", "batch_size", "epochs", "max_steps", "learning_rate", "warmup_ratio")
+
+
+def _run(run: _Run, args: Any, last: Path | None, show_progress: bool, model_path: str) -> TrainResult:
+    """Step 3: train, and describe the run (its settings derived from the config)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+    from transformers import PrinterCallback
+
+    cfg, examples = run.cfg, run.examples
+    started = time.perf_counter()
+    trainer = SentenceTransformerTrainer(model=run.student, args=args, train_dataset=Dataset.from_dict(run.columns),
+                                         loss=run.loss)  # fmt: skip
+    trainer.remove_callback(PrinterCallback)  # it prints to stdout, which belongs to --json
+    trainer.add_callback(_StopOnSignal())
+    if show_progress:
+        trainer.add_callback(_StderrProgress())
+    state = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    seconds = time.perf_counter() - started
+    if trainer.state.global_step == 0:
+        raise ValueError(
+            f"{examples.source}: no training step ran: no batch of {cfg.batch_size} examples without a "
+            "repeated text could be formed (in-batch negatives must differ from every positive); lower "
+            "batch_size or num_negatives"
+        )
+    settings = {
+        "loss": cfg.loss,
+        **{k: v for k, v in run.loss_options.items() if k != "guide"},
+        "guide": cfg.guide if cfg.loss == "fn-masked" else None,
+        "inferred": cfg.inferred if examples.inferred is not None else None,
+        "inferred_pairs": sum(examples.inferred) if examples.inferred is not None else None,
+        **{name: getattr(cfg, name) for name in SETTINGS},
+        "max_seq_length": run.student.max_seq_length,
+        "train_layers": cfg.train_layers,
+        "seed": cfg.seed,
+        "data": examples.source,
+        "base_model": run.model_path,
+    }
+    loss = float(state.training_loss) if state.training_loss is not None else None
+    return TrainResult(model_path, len(examples), int(trainer.state.global_step), round(seconds, 2), loss, settings,
+                       list(trainer.state.log_history))  # fmt: skip
 
 
 def _training_examples(examples: Any, cfg: TrainConfig) -> tuple[TrainingExamples, bool, bool]:
