@@ -28,11 +28,12 @@ FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
 
 
 def _strip(value: object) -> object:
+    """The summary without what measures the machine (seconds) or names this checkout (output, the tree's path)."""
     if isinstance(value, dict):
         return {k: _strip(v) for k, v in value.items() if k not in ("seconds", "output")}
     if isinstance(value, list):
         return [_strip(v) for v in value]
-    return value
+    return value.replace(str(ROOT), "<tree>") if isinstance(value, str) else value
 
 
 def _digest(path: Path) -> str | None:
@@ -40,7 +41,7 @@ def _digest(path: Path) -> str | None:
 
 
 def _summary(text: str) -> str:
-    return hashlib.sha256(json.dumps(_strip(json.loads(text)), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_strip(json.loads(text))).encode()).hexdigest()  # key order counts too
 
 
 def snapshot() -> dict[str, dict[str, str | None]]:

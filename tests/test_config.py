@@ -15,9 +15,9 @@ import typer
 from trueneg.audit import AuditConfig, audit
 from trueneg.candidates.encoders import SentenceTransformerEncoder
 from trueneg.candidates.pool import retrieve_candidates
-from trueneg.cli import audit as audit_command
-from trueneg.cli import mine as mine_command
-from trueneg.cli import train_model as train_command
+from trueneg.cli.audit import audit as audit_command
+from trueneg.cli.mine import mine as mine_command
+from trueneg.cli.train import train_model as train_command
 from trueneg.data import load_beir
 from trueneg.mining import MiningConfig, MiningSummary, ScaleConfig, mine_negatives, mine_pool
 from trueneg.training import LOSSES, TrainConfig
@@ -177,10 +177,11 @@ def test_audit_result_speaks_the_shared_vocabulary(tmp_path: Path) -> None:
 
 
 def test_cli_defaults_of_the_other_commands_equal_the_library_defaults() -> None:
-    """Commands whose modules load torch keep their defaults in the CLI (fast start-up); they must agree."""
+    """The other commands read their defaults from the library's source (trueneg.cli.options.default_of): equal."""
     import inspect
 
-    from trueneg.cli import evaluate_model, labels, recommend_audit, recommend_negatives_cmd, recommend_train
+    from trueneg.cli.recommend import recommend_audit, recommend_negatives_cmd, recommend_train
+    from trueneg.cli.train import evaluate_model, labels
     from trueneg.evaluation import evaluate
     from trueneg.labels import find_label_issues
     from trueneg.recommendation import MatrixFactorization, audit_interactions, recommend_negatives, train_recommender

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from trueneg.audit.config import AuditConfig
-from trueneg.cli.common import err, fail, print_mapping, silence
+from trueneg.cli.common import err, errors, print_json, print_mapping, silence
 from trueneg.cli.options import (
     COLUMNS,
     DATA,
@@ -83,9 +81,8 @@ def audit(
     silence(o["quiet"])
     from trueneg.audit import audit as run_audit
     from trueneg.audit import audit_at_scale
-    from trueneg.data import DataError
 
-    try:
+    with errors():
         encoder = encoder_from(o)
         config = AuditConfig(
             depth=o["depth"], top_k=o["top_k"], estimator=o["estimator"], n_suspects=o["suspects"],
@@ -108,10 +105,8 @@ def audit(
             result = run_audit(loaded, encoder, config, judgments=o["judgments"], teacher=o["teacher"],
                                teacher_type=o["teacher_type"], **common)  # fmt: skip
         written = result.write(output_dir)
-    except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
-        fail(str(exc))
     if o["as_json"]:
-        sys.stdout.write(json.dumps(result.summary, indent=2) + "\n")
+        print_json(result.summary, indent=2)
         return
     _print_audit(result.summary, data, output_dir, written)
 
@@ -163,17 +158,14 @@ def judge(
     silence(quiet)
     from trueneg import signals
     from trueneg.audit.judge_page import judge_file, load_sample, serve
-    from trueneg.data import DataError
 
-    try:
+    with errors():
         if judge_spec:
             summary = judge_file(sample, judges_from(judge_spec), overwrite=overwrite, show_progress=not quiet)
             print_mapping("trueneg judge", summary, as_json)
             return
         load_sample(sample)
         server = serve(sample, port)
-    except (DataError, ValueError, OSError) as exc:
-        fail(str(exc))
     err.print(f"judging {sample} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop; every judgment "
               "is saved as it is made)", highlight=False)  # fmt: skip
     try:

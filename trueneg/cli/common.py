@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -15,6 +17,23 @@ err = Console(stderr=True)
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars or library logs.")
 JSON = typer.Option(False, "--json", help="Print one JSON object instead of the table.")
+
+
+ERRORS = (ValueError, OSError, ImportError)  # DataError and OutputError are ValueErrors; missing files OSErrors
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[None]:
+    """The commands' one error wrapper: a bad input, file or missing extra becomes ``error: ...`` and status 2."""
+    try:
+        yield
+    except ERRORS as exc:
+        fail(str(exc))
+
+
+def print_json(payload: Any, indent: int | None = None) -> None:
+    """``payload`` as JSON on stdout: one line, or indented (``mine``, ``audit``: the summaries people read)."""
+    sys.stdout.write(json.dumps(payload, indent=indent) + "\n")
 
 
 def fail(message: str) -> NoReturn:
@@ -49,7 +68,7 @@ def silence(quiet: bool) -> None:
 def print_mapping(title: str, summary: dict[str, Any], as_json: bool) -> None:
     """A summary as one JSON line (``--json``) or a two-column table (a ``selection``: one row per setting)."""
     if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
+        print_json(summary)
         return
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")

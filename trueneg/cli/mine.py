@@ -7,15 +7,13 @@ with its defaults.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from trueneg.cli.common import err, fail, silence
+from trueneg.cli.common import err, errors, print_json, silence
 from trueneg.cli.options import (
     COLUMNS,
     EMBEDDINGS,
@@ -108,10 +106,10 @@ def mining_config(o: dict[str, Any]) -> MiningConfig:
 
 def run_mine(data: Path, output: Path, model: Any, config: MiningConfig, o: dict[str, Any], **options: Any) -> dict:
     """Check the output, load the data, call :func:`trueneg.mining.write_negatives`; print the summary."""
-    from trueneg.data import DataError, input_files
+    from trueneg.data import input_files
     from trueneg.mining.engine import check_output, write_negatives
 
-    try:
+    with errors():
         inputs = [*input_files(data, o.get("corpus")), *(options.get(k) for k in
                   ("corpus_embeddings", "query_embeddings", "judgments"))]  # fmt: skip
         checked = check_output(  # once, before loading the data
@@ -119,10 +117,8 @@ def run_mine(data: Path, output: Path, model: Any, config: MiningConfig, o: dict
             extra_columns=o.get("extra_columns", False), allow_empty=o.get("allow_empty", False),
         )  # fmt: skip
         summary = write_negatives(load_from(data, o), checked, model, config, **options).to_dict()
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        fail(str(exc))
     if o.get("as_json"):
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        print_json(summary, indent=2)
     else:
         print_summary(summary, output)
     return summary
@@ -154,12 +150,10 @@ def mine(
     """
     silence(o["quiet"])
     o.update(format=format, allow_empty=allow_empty, extra_columns=extra_columns)
-    try:
+    with errors():
         encoder, config = encoder_from(o), mining_config(o)
         scale = scale_from(o, target_recall=o["target_recall"], ray_workers=o["ray_workers"])
         judges = judges_from(o["judge"])
-    except (ValueError, ImportError) as exc:
-        fail(str(exc))
     run_mine(
         data, output, encoder, config, o, scale=scale, teacher=o["teacher"], fn_detector=o["detector"], judges=judges,
         judgments_file=o["judge_log"], judgments=o["judgments"], corpus_embeddings=o["corpus_embeddings"],
@@ -176,10 +170,8 @@ def demo(
 ) -> None:
     """Mine negatives on the bundled SciFact slice with the offline all-MiniLM-L6-v2 model."""
     silence(quiet)
-    try:
+    with errors():
         encoder = encoder_from({"backend": backend, "quiet": quiet})
-    except (ValueError, ImportError) as exc:
-        fail(str(exc))
     config = MiningConfig(num_negatives=10, perc_pos=0.95)
     o = {"split": "train", "strict": False, "as_json": as_json}
     run_mine(DEMO_DIR, output, encoder, config, o, show_progress=not quiet)

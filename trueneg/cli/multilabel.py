@@ -7,15 +7,13 @@ fully labeled test table). Both read with :func:`trueneg.multilabel.load_multila
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from trueneg.cli.common import CONTEXT, JSON, QUIET, err, fail, silence
+from trueneg.cli.common import CONTEXT, JSON, QUIET, err, fail, print_json, silence
 from trueneg.cli.options import Group, command
 
 app = typer.Typer(
@@ -151,7 +149,7 @@ def find(
         except OutputError as exc:
             fail(str(exc))
     if o["as_json"]:
-        sys.stdout.write(json.dumps({**payload, "top": found.to_records(top)}) + "\n")
+        print_json({**payload, "top": found.to_records(top)})
         return
     low, high = found.expected_missing_interval
     view = Table(
@@ -219,7 +217,7 @@ def train(
             fail(str(exc))
         payload["written"] = str(output)
     if as_json:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        print_json(payload)
         return
     view = Table(title="trueneg multilabel train", show_header=False, title_justify="left")
     view.add_column(style="bold")

@@ -9,6 +9,7 @@ into those objects.
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
 import typing
@@ -53,6 +54,37 @@ def command(app: typer.Typer, name: str | None, *groups: Group) -> Callable[[Cal
         return app.command(name=name)(wrapper)
 
     return decorate
+
+
+def default_of(where: str, name: str) -> Any:
+    """The library's default of parameter ``name`` of ``where`` (``"module:function"`` or ``"module:Class"``, its
+    constructor), read from the source without importing it (the recommender modules import torch, which the
+    command line should not pay for on every start), so the default is written once, in the library.
+
+    Example:
+        >>> default_of("trueneg.recommendation.model:MatrixFactorization", "factors")
+        64
+    """
+    module, qualname = where.split(":")
+    for node in _definitions(module):
+        if node.name == qualname:
+            function = next((n for n in node.body if getattr(n, "name", None) == "__init__"), node)
+            args = function.args
+            named = [*args.posonlyargs, *args.args]
+            pairs = [*zip(named[len(named) - len(args.defaults) :], args.defaults)]
+            pairs += zip(args.kwonlyargs, args.kw_defaults)
+            for arg, value in pairs:
+                if arg.arg == name:
+                    return ast.literal_eval(value)
+    raise LookupError(f"{where} has no parameter {name!r} with a literal default")
+
+
+@functools.cache
+def _definitions(module: str) -> tuple[ast.FunctionDef | ast.ClassDef, ...]:
+    # the file of a trueneg module, found without importing its package (find_spec would run its __init__)
+    _, _, rest = module.partition(".")
+    source = (Path(__file__).parents[1] / f"{rest.replace('.', '/')}.py").read_text(encoding="utf-8")
+    return tuple(n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
 
 
 def pick(options: dict[str, Any], kind: type) -> dict[str, Any]:

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from trueneg.cli.common import CONTEXT, err, fail, print_mapping, silence
-from trueneg.cli.options import OUTPUT_FLAGS, Group, command
+from trueneg.cli.common import CONTEXT, err, errors, print_json, print_mapping, silence
+from trueneg.cli.options import OUTPUT_FLAGS, Group, command, default_of
 
 recommend_app = typer.Typer(
     no_args_is_help=True,
@@ -19,6 +17,20 @@ recommend_app = typer.Typer(
     rich_markup_mode=None,
     context_settings=CONTEXT,
 )
+
+# the library's defaults, read from its signatures: written once, there
+_SAMPLERS, _API = "trueneg.recommendation.samplers", "trueneg.recommendation.api"
+_MODEL = "trueneg.recommendation.model"
+D = {
+    **{name: default_of(f"{_SAMPLERS}:HardSampler", name) for name in ("range_min", "range_max", "sampling")},
+    "max_probability": default_of(f"{_SAMPLERS}:FalseNegativeAwareSampler", "max_probability"),
+    **{name: default_of(f"{_MODEL}:MatrixFactorization", name) for name in ("factors", "epochs", "lr")},
+    **{name: default_of("trueneg.recommendation.als:FalseNegativeAwareALS", name) for name in ("alpha", "iterations")},
+    **{name: default_of(f"{_API}:train_recommender", name) for name in ("model", "split", "test_fraction", "k")},
+    "negatives_sampler": default_of(f"{_API}:recommend_negatives", "sampler"),
+    "num_negatives": default_of(f"{_API}:recommend_negatives", "num_negatives"),
+    **{name: default_of(f"{_API}:audit_interactions", name) for name in ("n_suspects", "estimator")},
+}
 
 _LOG_HELP = "Interaction log: MovieLens u.data (or its folder), .csv, .tsv or .parquet with user and item columns."
 
@@ -30,19 +42,20 @@ def _sampler_options(sampler: str, o: dict[str, Any]) -> dict:
 
 
 SAMPLER: Group = {
-    "range_min": (int, typer.Option(0, help="hard/fn-aware: skip this many top-ranked candidates.")),
-    "range_max": (int, typer.Option(200, help="hard/fn-aware: sample among candidates ranked below this.")),
-    "sampling": (str, typer.Option("random", help="hard/fn-aware: random, top or simans within the window.")),
-    "max_probability": (float, typer.Option(0.03, help="fn-aware: drop candidates more likely missing positives.")),
+    "range_min": (int, typer.Option(D["range_min"], help="hard/fn-aware: skip this many top-ranked candidates.")),
+    "range_max": (int, typer.Option(D["range_max"], help="hard/fn-aware: sample among candidates ranked below this.")),
+    "sampling": (str, typer.Option(D["sampling"], help="hard/fn-aware: random, top or simans within the window.")),
+    "max_probability": (float, typer.Option(
+        D["max_probability"], help="fn-aware: drop candidates more likely missing positives.")),
     "min_rating": (float | None, typer.Option(None, help="Keep only events rated at least this.")),
 }
 MODEL: Group = {
-    "factors": (int, typer.Option(64, help="Latent factors.")),
-    "epochs": (int, typer.Option(30, help="mf: passes over the interactions.")),
-    "lr": (float, typer.Option(5e-3, "--lr", help="mf: Adam learning rate.")),
+    "factors": (int, typer.Option(D["factors"], help="Latent factors.")),
+    "epochs": (int, typer.Option(D["epochs"], help="mf: passes over the interactions.")),
+    "lr": (float, typer.Option(D["lr"], "--lr", help="mf: Adam learning rate.")),
     "reg": (float | None, typer.Option(None, help="L2 penalty on the factors [mf: 1e-4, als: 0.1].")),
-    "alpha": (float, typer.Option(1.0, help="als: confidence 1 + alpha * r of an interaction.")),
-    "iterations": (int, typer.Option(15, help="als: alternating least-squares sweeps.")),
+    "alpha": (float, typer.Option(D["alpha"], help="als: confidence 1 + alpha * r of an interaction.")),
+    "iterations": (int, typer.Option(D["iterations"], help="als: alternating least-squares sweeps.")),
     "fn_weighting": (str, typer.Option(
         "auto", help="als/ease: relabel each user's likeliest missing positives: on, off, or auto (off, or relabel "
         "the top 1, 2 or 5, chosen on a validation split of the training data).")),
@@ -50,9 +63,10 @@ MODEL: Group = {
     "relabel_top": (int | None, typer.Option(
         None, help="als/ease: missing positives relabeled per user [with --fn-weighting on: 2; auto: 1, 2 or 5].")),
     "l2": (float | None, typer.Option(None, help="ease: ridge penalty [default: chosen on validation].")),
-    "test_fraction": (float, typer.Option(0.2, help="random split: share of each user's interactions held out.")),
+    "test_fraction": (float, typer.Option(
+        D["test_fraction"], help="random split: share of each user's interactions held out.")),
     "test": (Path | None, typer.Option(None, help="Score this held-out log instead of splitting DATA.")),
-    "k": (int, typer.Option(20, "-k", help="Cut-off of Recall@k and NDCG@k.")),
+    "k": (int, typer.Option(D["k"], "-k", help="Cut-off of Recall@k and NDCG@k.")),
 }  # fmt: skip
 
 
@@ -76,9 +90,9 @@ def _model_params(model: str, sampler: str, loss: str, o: dict[str, Any]) -> dic
 def recommend_train(
     data: Path = typer.Argument(..., help=_LOG_HELP),
     model: str = typer.Option(
-        "mf", help="mf (matrix factorisation: --loss, --sampler), als (implicit's ALS) or ease (Steck's EASE)."
+        D["model"], help="mf (matrix factorisation: --loss, --sampler), als (implicit's ALS) or ease (Steck's EASE)."
     ),
-    split: str = typer.Option("leave-last-out", help="leave-last-out or random."),
+    split: str = typer.Option(D["split"], help="leave-last-out or random."),
     loss: str = typer.Option("bpr", help="mf: bpr or relmf (clipped inverse-propensity pointwise loss)."),
     sampler: str = typer.Option(
         "auto",
@@ -91,11 +105,10 @@ def recommend_train(
 ) -> None:
     """Train a recommender on a holdout split (or all of DATA with --test) and report Recall@k and NDCG@k."""
     silence(o["quiet"])
-    from trueneg.data import DataError
     from trueneg.recommendation import load_interactions, save_factors, train_recommender
     from trueneg.recommendation.model import check_factors_path
 
-    try:
+    with errors():
         if output is not None:
             check_factors_path(output, [data, o["test"]])
         log = load_interactions(data, min_rating=o["min_rating"])
@@ -107,8 +120,6 @@ def recommend_train(
         if output is not None:
             save_factors(output, fitted, log)
             summary["output"] = str(output)
-    except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
-        fail(str(exc))
     print_mapping("trueneg recommend train", summary, o["as_json"])
 
 
@@ -116,25 +127,24 @@ def recommend_train(
 def recommend_negatives_cmd(
     data: Path = typer.Argument(..., help=_LOG_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="Rows {user, item, negatives}: .jsonl or .parquet."),
-    sampler: str = typer.Option("fn-aware", help="uniform, popularity, hard or fn-aware."),
-    num_negatives: int = typer.Option(5, "--num-negatives", "-n", help="Negatives per interaction."),
+    sampler: str = typer.Option(D["negatives_sampler"], help="uniform, popularity, hard or fn-aware."),
+    num_negatives: int = typer.Option(
+        D["num_negatives"], "--num-negatives", "-n", help="Negatives per interaction."
+    ),
     seed: int = typer.Option(0, help="Random seed."),
     **o: Any,
 ) -> None:
     """Sample negatives for every interaction of a log (score-ranked samplers train a BPR model first)."""
     silence(o["quiet"])
-    from trueneg.data import DataError
     from trueneg.io import check_rows_suffix, write_rows
     from trueneg.recommendation import load_interactions, recommend_negatives
 
-    try:
+    with errors():
         check_rows_suffix(output, [data])
         log = load_interactions(data, min_rating=o["min_rating"])
         options = _sampler_options(sampler, o)
         rows = recommend_negatives(log, sampler, num_negatives, seed, show_progress=not o["quiet"], **options)
         write_rows(output, rows)
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        fail(str(exc))
     summary = {"source": log.source, "interactions": len(rows), "sampler": sampler, "negatives_per_interaction":
                num_negatives, "written": str(output)}  # fmt: skip
     print_mapping("trueneg recommend negatives", summary, o["as_json"])
@@ -144,8 +154,12 @@ def recommend_negatives_cmd(
 def recommend_audit(
     data: Path = typer.Argument(..., help=_LOG_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="audit JSON: rates per sampler and the suspects."),
-    suspects: int = typer.Option(100, help="How many likely missing positives to list."),
-    estimator: str = typer.Option("tice", help="Label-frequency estimator: tice, elkan-noto or km2."),
+    suspects: int = typer.Option(
+        D["n_suspects"], help="How many likely missing positives to list."
+    ),
+    estimator: str = typer.Option(
+        D["estimator"], help="Label-frequency estimator: tice, elkan-noto or km2."
+    ),
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     seed: int = typer.Option(0, help="Random seed."),
     as_json: bool = typer.Option(False, "--json", help="Print the audit as JSON on stdout."),
@@ -153,20 +167,17 @@ def recommend_audit(
 ) -> None:
     """Estimate the missing positives of a log and the false-negative share of each sampler; list suspects."""
     silence(quiet)
-    from trueneg.data import DataError
     from trueneg.io import check_output_path
     from trueneg.recommendation import audit_interactions, load_interactions
 
-    try:
+    with errors():
         check_output_path(output, [data], "audit")
         log = load_interactions(data, min_rating=min_rating)
         result = audit_interactions(log, n_suspects=suspects, estimator=estimator, seed=seed, show_progress=not quiet)
         result.write(output)
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        fail(str(exc))
     s = result.summary
     if as_json:
-        sys.stdout.write(json.dumps(s, indent=2) + "\n")
+        print_json(s, indent=2)
         return
     err.print(
         f"[bold]estimated missing positives[/]: {s['estimated_missing_positives']} "

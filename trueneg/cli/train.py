@@ -5,15 +5,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from trueneg.cli.common import err, fail, silence
-from trueneg.cli.options import ENCODING, OUTPUT_FLAGS, STRICT, Group, cache, command, encoder_from, pick
+from trueneg.cli.common import err, errors, fail, print_json, silence
+from trueneg.cli.options import ENCODING, OUTPUT_FLAGS, STRICT, Group, cache, command, default_of, encoder_from, pick
 from trueneg.training.config import TrainConfig
 
 app = typer.Typer()  # the commands are added to the main app by trueneg.cli
@@ -67,20 +66,17 @@ def train_model(
 ) -> None:
     """Fine-tune a sentence-transformers model on mined negatives with a false-negative-aware loss."""
     silence(o["quiet"])
-    from trueneg.data import DataError
     from trueneg.training import train
 
-    try:
+    with errors():
         config = TrainConfig(**{**pick(o, TrainConfig), "debias_temperature": o["debias_temperature"] or None})
         result = train(
             data_file, model, config, output_dir=output_dir, audit_json=o["audit_json"], device=o["device"],
             overwrite=o["overwrite"], resume=o["resume"], show_progress=not o["quiet"],
         )  # fmt: skip
-    except (DataError, ValueError, ImportError, FileExistsError, FileNotFoundError, OSError) as exc:
-        fail(str(exc))
     payload = {k: v for k, v in result.to_dict().items() if k != "log_history"}
     if o["as_json"]:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        print_json(payload)
         return
     table = Table(title="trueneg train", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -100,26 +96,26 @@ def evaluate_model(
     data: Path = typer.Argument(..., help="BEIR folder."),
     split: str = typer.Option("test", help="qrels split to score."),
     strict: bool = STRICT,
-    depth: int = typer.Option(100, help="Documents retrieved per query."),
+    depth: int = typer.Option(
+        default_of("trueneg.evaluation.retrieval:evaluate", "depth"), help="Documents retrieved per query."
+    ),
     per_query: bool = typer.Option(False, "--per-query", help="Include per-query metrics in the JSON."),
     **o: Any,
 ) -> None:
     """Score a retrieval model on a BEIR split: nDCG@10, Recall@100, MRR@10 (also on judged documents only)."""
     silence(o["quiet"])
-    from trueneg.data import DataError, load_beir
+    from trueneg.data import load_beir
     from trueneg.evaluation import evaluate
 
-    try:
+    with errors():
         loaded = load_beir(data, split, strict=strict)
         encoder = encoder_from(o, None if model in ("default", "") else model)
         result = evaluate(loaded, encoder, depth=depth, cache_dir=cache(o), show_progress=not o["quiet"])
-    except (DataError, ValueError, FileNotFoundError, OSError, ImportError) as exc:
-        fail(str(exc))
     payload = result.to_dict()
     if not per_query:
         payload.pop("per_query")
     if o["as_json"]:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        print_json(payload)
         return
     table = Table(title=f"{model} on {data} ({split}, {payload['queries']} queries)", title_justify="left")
     table.add_column("metric")
@@ -139,8 +135,13 @@ def labels(
     given_labels: Path = typer.Argument(..., help="Given labels, (n,) .npy of integers."),
     pred_probs: Path = typer.Argument(..., help="Out-of-sample predicted probabilities, (n, classes) .npy."),
     features: Path | None = typer.Option(None, help="Features or embeddings, (n, dim) .npy, for the kNN signal."),
-    filter_by: str = typer.Option("both", help="both, prune_by_noise_rate, prune_by_class or confident_learning."),
-    k: int = typer.Option(10, help="Neighbours of the kNN signal."),
+    filter_by: str = typer.Option(
+        default_of("trueneg.labels.issues:find_label_issues", "filter_by"),
+        help="both, prune_by_noise_rate, prune_by_class or confident_learning.",
+    ),
+    k: int = typer.Option(
+        default_of("trueneg.labels.issues:find_label_issues", "k"), help="Neighbours of the kNN signal."
+    ),
     top: int = typer.Option(20, help="Rows shown in the table (at least 0)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object with the ranked issues."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No warnings about repaired prediction files."),
@@ -175,7 +176,7 @@ def labels(
     noise = result.noise
     payload = result.to_dict()
     if as_json:
-        sys.stdout.write(json.dumps(payload) + "\n")
+        print_json(payload)
         return
     table = Table(
         title=f"{len(payload['issues'])} suspected label errors (estimated noise "
