@@ -95,7 +95,7 @@ def run_arm(
         "seconds": round(time.perf_counter() - started, 1),
     }
     if loss == "auto":
-        record["chosen"] = model.selection_.summary()
+        record["chosen"] = model.selection_.summary
     return record
 
 

@@ -83,7 +83,7 @@ def test_scheduled_losses_train_and_keep_state() -> None:
 def test_auto_picks_bce_when_nothing_is_missing_and_a_robust_loss_when_half_is(hide: float, robust: bool) -> None:
     X, _, observed = _planted(2, hide=hide)
     model = MultiLabelMLP(loss="auto", epochs=10, seed=0, candidates=FAST).fit(X, observed)
-    summary = model.selection_.summary()
+    summary = model.selection_.summary
     assert set(summary["candidates"]) == {"bce", "wan", "ll-r(rate=0.02)"}
     assert (model.loss_ != "bce") is robust, summary
     assert model.epochs_ in range(1, 11)

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -378,13 +379,29 @@ def write_rows(target: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Non
         writer.write(rows)
 
 
+class Summary(dict):
+    """What holds for a whole result, as a mapping: ``result.summary["..."]`` on every result.
+
+    Calling it, the older spelling ``result.summary()``, still returns it, with a ``DeprecationWarning``.
+    """
+
+    def __call__(self) -> Summary:
+        warnings.warn(
+            "result.summary() is now the mapping result.summary (as on AuditResult and MiningSummary)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self
+
+
 class RecordsResult:
-    """The result vocabulary shared by every data shape: ``to_records()``, ``to_dict()``, ``write(path)``.
+    """The result vocabulary shared by every data shape: ``to_records()``, ``summary``, ``to_dict()``, ``write(path)``.
 
     A subclass gives :meth:`to_records` (one dict per flagged item, most likely first) and
-    :meth:`summary` (what holds for the whole result); ``to_dict()`` is both, and ``write(path)``
-    writes ``to_dict()`` as JSON for a ``.json`` path, or the records as rows for ``.jsonl`` /
-    ``.parquet``, atomically.
+    ``_summary()`` (what holds for the whole result, read as the mapping :attr:`summary`, the same
+    meaning as ``AuditResult.summary`` and a mining run's ``MiningSummary``); ``to_dict()`` is both, and
+    ``write(path)`` writes ``to_dict()`` as JSON for a ``.json`` path, or the records as rows for
+    ``.jsonl`` / ``.parquet``, atomically.
     """
 
     records_key = "records"
@@ -392,12 +409,17 @@ class RecordsResult:
     def to_records(self) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def summary(self) -> dict[str, Any]:
+    @property
+    def summary(self) -> Summary:
+        """What holds for the whole result (a mapping)."""
+        return Summary(self._summary())
+
+    def _summary(self) -> dict[str, Any]:
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """:meth:`to_records` under :attr:`records_key` (``"records"``), plus :meth:`summary`."""
-        return {self.records_key: self.to_records(), **self.summary()}
+        """:meth:`to_records` under :attr:`records_key` (``"records"``), plus :attr:`summary`."""
+        return {self.records_key: self.to_records(), **self.summary}
 
     def write(self, path: str | os.PathLike) -> Path:
         """``.json``: :meth:`to_dict`; ``.jsonl`` / ``.parquet``: :meth:`to_records` as rows. Returns the path."""

@@ -70,7 +70,7 @@ def _fit_message(model: Any) -> str:
     chosen = f"{getattr(model, 'loss_', model.loss)} for {getattr(model, 'epochs_', model.epochs)} epochs"
     if not hasattr(model, "selection_"):
         return chosen
-    scores = model.selection_.summary()["candidates"]
+    scores = model.selection_.summary["candidates"]
     ranked = sorted(scores.items(), key=lambda item: -item[1]["validation_score"])
     listed = ", ".join(f"{name} {s['validation_score']:.4f}@{s['epochs']}" for name, s in ranked)
     return f"{chosen}, chosen by validation ({listed})"
@@ -138,7 +138,7 @@ def find(
     except ValueError as exc:
         fail(f"{data}: {exc}")
     payload = {
-        **found.summary(),
+        **found.summary,
         "model": _fit_message(model),
         "counted_with": count_loss,
         "unannotated_pairs": len(found.samples),
@@ -205,7 +205,7 @@ def train(
         fail(f"{data}: {exc}")
     payload: dict[str, Any] = {"loss": model.loss_, "epochs": model.epochs_, "model": _fit_message(model)}
     if hasattr(model, "selection_"):
-        payload["selection"] = model.selection_.summary()
+        payload["selection"] = model.selection_.summary
     if held_out is not None:
         from trueneg.multilabel import mean_average_precision
 

@@ -166,7 +166,7 @@ class LabelIssues(RecordsResult):
             for i in self.ranked
         ]
 
-    def summary(self) -> dict[str, Any]:
+    def _summary(self) -> dict[str, Any]:
         noise = self.noise
         return {
             "noise": {

@@ -15,13 +15,15 @@
 :func:`trueneg.audit.audit` and :func:`trueneg.audit.audit_at_scale` are thin wrappers over these.
 
 Example:
-    >>> from trueneg.data.synthetic import synthetic_retrieval
-    >>> data = synthetic_retrieval(n_queries=6, n_docs=40, seed=0)
-    >>> run = plan(data, "hashing", MiningConfig(num_negatives=2))
+    >>> from trueneg.data import from_hf_dataset
+    >>> rows = [{"query": f"what is topic {i}", "positive": f"topic {i} is a subject of study"} for i in range(6)]
+    >>> data = from_hf_dataset(rows, corpus=[f"a note on topic {i % 6} and more" for i in range(30)])
+    >>> run = plan(data, config=MiningConfig(num_negatives=2, retriever="sparse", perc_pos=None),
+    ...            inputs=Inputs(show_progress=False))
     >>> with open_source(run) as source:
-    ...     summary = drive(run, source, fit(run, source), ResultSink()).summary
-    >>> summary["negatives_emitted"]
-    12
+    ...     summary = drive(run, source, fit(run, source), ResultSink())
+    >>> type(source).__name__, summary["queries"], summary["negatives_emitted"]
+    ('MemorySource', 6, 12)
 """
 
 from __future__ import annotations

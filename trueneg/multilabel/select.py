@@ -78,7 +78,7 @@ class LossSelection(RecordsResult):
             for epochs, score in curve.items()
         ]
 
-    def summary(self) -> dict[str, Any]:
+    def _summary(self) -> dict[str, Any]:
         best = {name: max(curve, key=curve.__getitem__) for name, curve in self.scores.items()}
         return {
             "chosen": _name(self.loss, self.loss_kwargs),

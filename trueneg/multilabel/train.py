@@ -221,7 +221,7 @@ class MultiLabelMLP(BaseEstimator):
             "shape": [int(self.model_[0].in_features), int(self.model_[-1].out_features)],
             "weights": {k: v.cpu() for k, v in self.model_.state_dict().items()},
             "label_names": list(label_names) if label_names is not None else None,
-            "selection": self.selection_.summary() if hasattr(self, "selection_") else None,
+            "selection": self.selection_.summary if hasattr(self, "selection_") else None,
         }
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
@@ -287,7 +287,7 @@ class MissingLabels(RecordsResult):
             records.append(record)
         return records
 
-    def summary(self) -> dict[str, object]:
+    def _summary(self) -> dict[str, object]:
         low, high = self.expected_missing_interval
         return {
             "expected_missing": [round(float(v), 3) for v in self.expected_missing],
