@@ -72,3 +72,11 @@ def test_the_rules_table_is_the_summary_and_the_remedies() -> None:
                "range": [0, 5], "false_negatives": None}  # fmt: skip
     message = explain_empty(summary)
     assert "margin: 3, out_of_range: 1" in message and message.index("lower margin") < message.index("widen")
+
+
+def test_the_library_refuses_to_write_over_the_data_it_read(tiny_beir: Path, hash_encoder) -> None:
+    data = load_beir(tiny_beir, "train")
+    before = (tiny_beir / "queries.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="is an input of this run"):
+        write_negatives(data, tiny_beir / "queries.jsonl", hash_encoder, show_progress=False)
+    assert (tiny_beir / "queries.jsonl").read_bytes() == before and hash_encoder.calls == 0

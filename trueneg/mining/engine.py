@@ -192,7 +192,8 @@ def plan(
         scale = ScaleConfig.build(scale, **scale_options)
         _check_streamed(cfg, inputs, purpose)
     if isinstance(output, (str, os.PathLike)):
-        output = check_output(output, inputs=inputs.files(), judgments_file=inputs.judgments_file)
+        read = [*inputs.files(), *source_files(data)]
+        output = check_output(output, inputs=read, judgments_file=inputs.judgments_file)
     check_model_folder(inputs.teacher, "teacher")
     if inputs.judgments_file is not None:
         check_writable(inputs.judgments_file, "judgments file")  # before any retrieval
@@ -529,6 +530,14 @@ def write_run(run: Plan) -> MiningSummary:
     return summary
 
 
+def source_files(data: RetrievalData) -> list[Path]:
+    """The files ``data`` was read from, when its ``source`` names them (an output must be none of them)."""
+    from trueneg.data.loaders import input_files
+
+    source = Path(str(data.source)) if data.source else None
+    return input_files(source) if source is not None and source.exists() else []
+
+
 def write_negatives(
     data: RetrievalData,
     output: Output | PathLike,
@@ -562,7 +571,8 @@ def write_negatives(
     """
     inputs = dataclasses.replace(inputs or Inputs(), **Inputs.take(options))
     if not isinstance(output, Output):
-        output = check_output(output, format, inputs.files(), judgments_file=inputs.judgments_file,
+        read = [*inputs.files(), *source_files(data)]
+        output = check_output(output, format, read, judgments_file=inputs.judgments_file,
                               extra_columns=extra_columns, allow_empty=allow_empty)  # fmt: skip
     return write_run(plan(data, model, config, scale, inputs=inputs, output=output, **options))
 
