@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from trueneg.audit.config import AuditConfig
-from trueneg.cli.common import err, errors, print_json, print_mapping, silence
+from trueneg.cli.common import JSON, QUIET, err, errors, print_json, print_mapping, silence
 from trueneg.cli.options import (
     COLUMNS,
     DATA,
@@ -151,8 +151,8 @@ def judge(
         help="Fill by machine instead: cross-encoder:MODEL, bi-encoder:MODEL or llm:URL#MODEL (repeatable: a cascade).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --judge: judge every row, not only empty ones."),
-    as_json: bool = typer.Option(False, "--json", help="With --judge: print the summary as JSON on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or loading messages."),
+    as_json: bool = JSON,
+    quiet: bool = QUIET,
 ) -> None:
     """Judge a verification sample: a local page (keys 1/0/s/b, saved as you go, resumes) or a judge model."""
     silence(quiet)

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from trueneg.cli.common import err, errors, print_json, silence
+from trueneg.cli.common import JSON, QUIET, err, errors, print_json, silence
 from trueneg.cli.options import (
     COLUMNS,
     EMBEDDINGS,
@@ -165,8 +165,8 @@ def mine(
 def demo(
     output: Path = typer.Option(Path("demo_negatives.jsonl"), "--output", "-o", help="Where to write the mined rows."),
     backend: str = typer.Option(ENCODER.backend, help="Encoder backend: torch or onnx-int8."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = JSON,
+    quiet: bool = QUIET,
 ) -> None:
     """Mine negatives on the bundled SciFact slice with the offline all-MiniLM-L6-v2 model."""
     silence(quiet)

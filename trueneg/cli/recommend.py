@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from trueneg.cli.common import CONTEXT, err, errors, print_json, print_mapping, silence
+from trueneg.cli.common import CONTEXT, JSON, QUIET, err, errors, print_json, print_mapping, silence
 from trueneg.cli.options import OUTPUT_FLAGS, Group, command, default_of
 
 recommend_app = typer.Typer(
@@ -162,8 +162,8 @@ def recommend_audit(
     ),
     min_rating: float | None = typer.Option(None, help="Keep only events rated at least this."),
     seed: int = typer.Option(0, help="Random seed."),
-    as_json: bool = typer.Option(False, "--json", help="Print the audit as JSON on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = JSON,
+    quiet: bool = QUIET,
 ) -> None:
     """Estimate the missing positives of a log and the false-negative share of each sampler; list suspects."""
     silence(quiet)
