@@ -28,9 +28,9 @@ FORMATS = ("flagembedding", "triplet", "n-tuple", "labeled-list")
 
 
 def _strip(value: object) -> object:
-    """The summary without what measures the machine (seconds) or names this checkout (output, the tree's path)."""
+    """The summary without what measures the machine (*seconds) or names this checkout (output, the tree path)."""
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in ("seconds", "output")}
+        return {k: _strip(v) for k, v in value.items() if not k.endswith("seconds") and k != "output"}
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value.replace(str(ROOT), "<tree>") if isinstance(value, str) else value
