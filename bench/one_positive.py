@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--teacher", default=None, help="second model folder [all-mpnet-base-v2 if installed]")
     parser.add_argument("--no-teacher", action="store_true")
+    parser.add_argument("--out", default="one_positive", help="results name under bench/results/ [one_positive]")
     args = parser.parse_args()
     if args.teacher is None and not args.no_teacher:
         found = second_model.folder()
@@ -126,7 +127,7 @@ def main() -> None:
         f" ({' / '.join(a for a in arms if a.startswith('detector'))} / truth) |\n"
         + "|---|---|" + "---|" * (len(arms) + 2) + "\n" + "\n".join(lines)
     )  # fmt: skip
-    save("one_positive", {"settings": vars(args), "records": records}, table)
+    save(args.out, {"settings": vars(args), "records": records}, table)
     print(table)
 
 
