@@ -80,3 +80,10 @@ def test_the_library_refuses_to_write_over_the_data_it_read(tiny_beir: Path, has
     with pytest.raises(ValueError, match="is an input of this run"):
         write_negatives(data, tiny_beir / "queries.jsonl", hash_encoder, show_progress=False)
     assert (tiny_beir / "queries.jsonl").read_bytes() == before and hash_encoder.calls == 0
+
+
+def test_an_unknown_option_lists_every_option_a_run_takes(tiny_beir: Path, hash_encoder) -> None:
+    data = load_beir(tiny_beir, "train")
+    listed = r"unknown mining option\(s\) fn_cutof; the options are .*fn_detector.*index.*teacher"
+    with pytest.raises(TypeError, match=listed):
+        plan(data, hash_encoder, fn_cutof=0.5)

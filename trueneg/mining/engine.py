@@ -186,6 +186,10 @@ def plan(
     settings = pop_encoder_settings(options)
     inputs = dataclasses.replace(inputs or Inputs(), **Inputs.take(options))
     scale_options = ScaleConfig.take(options)
+    unknown = sorted(set(options) - MiningConfig.field_names())
+    if unknown:
+        names = sorted({*MiningConfig.field_names(), *ScaleConfig.field_names(), *(f.name for f in fields(Inputs))})
+        raise TypeError(f"unknown mining option(s) {', '.join(unknown)}; the options are {', '.join(names)}")
     cfg = MiningConfig.build(config, **options)
     files = (inputs.corpus_embeddings, inputs.query_embeddings)
     if scale is not None or scale_options or any(f is not None for f in files):
