@@ -181,7 +181,7 @@ def test_cross_encoder_teacher(slice_dir: Path, cache_dir: Path, tmp_path: Path)
     data = load_beir(slice_dir, "train")
     teacher = CrossEncoder(resolve_model(None), num_labels=1)  # untrained head: scores are arbitrary but real
     result = mine_negatives(
-        data, num_negatives=2, range_max=8, cache_dir=cache_dir, show_progress=False, teacher=teacher, perc_pos=None
+        data, num_negatives=2, range_max=4, cache_dir=cache_dir, show_progress=False, teacher=teacher, perc_pos=None
     )
     rows = result.to_rows("labeled-list")
     assert set(rows[0]) == {"anchor", "docs", "scores"}
