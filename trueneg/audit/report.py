@@ -21,7 +21,7 @@ import numpy as np
 
 from trueneg.audit.config import AuditConfig
 from trueneg.audit.verification import check_sample_target, verify_audit
-from trueneg.candidates.encoders import CacheDir, ModelLike, describe_encoder, pop_encoder_settings
+from trueneg.candidates.encoders import CacheDir, ModelLike, pop_encoder_settings
 from trueneg.candidates.pool import CandidatePool, member_of
 from trueneg.data.dataset import RetrievalData
 from trueneg.io import atomic_path, check_writable, write_json, write_rows
@@ -129,15 +129,15 @@ def audit(
     inputs = Inputs(teacher=teacher, fn_detector=detector, cache_dir=cache_dir, show_progress=show_progress)
     mining = cfg.mining().replace(teacher_type=teacher_type)
     run = plan(data, model, mining, inputs=inputs, purpose="audit", depth=cfg.depth, **settings)
+    with open_source(run) as source:
+        sink = audit_run(run, source, cfg)
     header = {
         "source": data.source,
         "skipped": data.skipped or None,
         "retriever": cfg.retriever,
-        "model": describe_encoder(run.encoder)[0] if cfg.retriever != "sparse" else None,
+        "model": source.describe["model"],  # the source describes its encoder once, for mining and the audit alike
         "teacher": None if teacher is None else str(teacher),
     }
-    with open_source(run) as source:
-        sink = audit_run(run, source, cfg)
     result = sink.result(header, cfg)
     if cfg.verify or judgments is not None:
         last = sink.last
