@@ -46,12 +46,17 @@ HUB = ("hubness", "csls", "query_rank")
 NAIVE = ("naive rank", "naive max cosine to labeled positives", "naive CSLS")
 
 
-def run_one(name: str, keep_text: str, seed: int, cache, teacher) -> dict:
+def sparse_pool(name: str, keep_text: str, seed: int, cache) -> tuple:
+    """``(full, split, data, pool)``: the collection, its sparse-label split (``"1"`` keeps one positive per query,
+    ``"0.25"`` a quarter), the train side and its MiniLM top-100 candidates."""
     full = load_beir(SHARED / "classic" / name, "test")
     keep = float(keep_text) if "." in keep_text else int(keep_text)
     split = sparse_labels(full, keep=keep, test_fraction=0.0, seed=seed)
-    data = split.train
-    pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
+    return full, split, split.train, retrieve_candidates(split.train, depth=100, cache_dir=cache, show_progress=False)
+
+
+def run_one(name: str, keep_text: str, seed: int, cache, teacher) -> dict:
+    _, split, data, pool = sparse_pool(name, keep_text, seed, cache)
     _, unlabeled, rows, cols, truth, rank = pool_truth(split, data, pool)
     top10 = unlabeled & (rank < 10)
     t_rows, t_cols = np.nonzero(top10)

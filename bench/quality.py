@@ -2,6 +2,14 @@
 
 python bench/quality.py [--seeds 0 1 2] [--steps 24] [--arms ...]                     # SciFact train -> test
 python bench/quality.py --collections cisi cacm npl --steps 30 --batch-size 8         # sparse labels
+python bench/quality.py --collections cisi cacm npl --keep 1 --steps 30 --batch-size 8 --name quality_keep1 \
+    --sparse-arms st-margin st-margin-teacher trueneg-drop trueneg-teacher --teacher FOLDER  # one positive per query
+
+One positive per query (``--keep 1``, issue 25): the same protocol keeping one labeled positive per
+train query; ``--teacher`` (all-mpnet-base-v2 from ``make models``) adds sentence-transformers' miner
+run with the second model as its model (``st-margin-teacher``) and trueneg with the second model as
+evidence and rescoring (``trueneg-teacher``). The table ends with the mean paired Δ nDCG@10 of each
+trueneg arm against each sentence-transformers arm, with its 95% interval over (collection, seed).
 
 Sparse-label mode (``--collections``; results/quality_sparse.md): each classic collection (dense
 judgments) is split by ``trueneg.sparse_labels(keep=0.25, test_fraction=0.5, seed)``: half the
@@ -261,7 +269,7 @@ SPARSE_ARMS = (
     "trueneg+debiased",
     "trueneg-cascade",
 )
-SPARSE_EXTRA = ("trueneg+distill", "trueneg+debiased-published")
+SPARSE_EXTRA = ("trueneg+distill", "trueneg+debiased-published", "st-margin-teacher", "trueneg-teacher")
 SPARSE_NEGATIVES = 3
 SPARSE_WINDOW = 30
 
@@ -351,34 +359,52 @@ def _precision(split, pairs: list[tuple[str, str]]) -> float:
     return float(split.is_hidden([q for q, _ in pairs], [d for _, d in pairs]).mean())
 
 
-def sparse_arms(name: str, split, st_model, cache: Path, seed: int) -> tuple[dict, dict]:
-    """Training examples of every arm on ``split.train``, and facts about the mining."""
+def sparse_arms(name: str, split, st_model, cache: Path, seed: int, wanted, teacher=None) -> tuple[dict, dict]:
+    """Training examples of the ``wanted`` arms on ``split.train`` (only their mining runs), and facts about it.
+
+    ``teacher`` (a second model folder, ``--teacher``): the arms ``st-margin-teacher`` (sentence-transformers'
+    miner run with the second model as its model) and ``trueneg-teacher`` (``max_fn_rate=0.05`` with the second
+    model's scores as detector evidence and as rescoring, as ``trueneg mine --teacher`` runs it).
+    """
     from _common import st_negatives
 
     from trueneg.candidates.pool import retrieve_candidates
     from trueneg.mining.judges import BiEncoderJudge, ProbabilityJudge
-    from trueneg.pu import estimate_false_negatives, population
+    from trueneg.mining.teacher import pool_scorer
+    from trueneg.pu import Evidence, FalseNegativeDetector, estimate_false_negatives, population
 
     data = split.train
     pool = retrieve_candidates(data, depth=100, cache_dir=cache, show_progress=False)
     estimate = estimate_false_negatives(pool, data, seed=seed)
     common = dict(pool=pool, range_max=SPARSE_WINDOW, num_negatives=SPARSE_NEGATIVES, show_progress=False, seed=seed)
-    naive = mine_negatives(data, perc_pos=None, near_duplicate=None, **{**common, "range_max": SPARSE_NEGATIVES})
-    drop = mine_negatives(data, max_fn_rate=0.05, fn_estimate=estimate, **common)
-    relabel = mine_negatives(data, max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel", **common)
-    cascade = mine_negatives(
-        data, max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel",
-        judges=[ProbabilityJudge(0.5), BiEncoderJudge(st_model, margin=0.05)], **common,
-    )  # fmt: skip
-    st = st_negatives(st_model, data, str(cache / f"st-sparse-{name}-{seed}"), SPARSE_NEGATIVES)
+    need = set(wanted)
 
-    # precision of what the cascade flags vs the detector's own top suspects at the same count
-    flagged = [(q, d) for q, docs in cascade.inferred_ids().items() for d in docs]
-    labeled, _, pop = population(pool)
-    rows, cols = np.nonzero(pop & ~labeled & (pool.candidates >= 0))
-    top = estimate.order(rows, cols)[: len(flagged)]
-    detector_top = [(pool.query_ids[rows[k]], data.doc_ids[pool.candidates[rows[k], cols[k]]]) for k in top]
-    relabeled = [(q, d) for q, docs in relabel.inferred_ids().items() for d in docs]
+    def run(**options):
+        return mine_negatives(data, **{**common, **options})
+
+    drop = run(max_fn_rate=0.05, fn_estimate=estimate)
+    naive = run(perc_pos=None, near_duplicate=None, range_max=SPARSE_NEGATIVES)
+    relabel = cascade = None
+    if need & {"trueneg-relabel", "trueneg-relabel-soft", "trueneg+fn-masked", "trueneg+debiased",
+               "trueneg+debiased-published", "trueneg+distill"}:  # fmt: skip
+        relabel = run(max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel")
+    if "trueneg-cascade" in need:
+        cascade = run(max_fn_rate=0.05, fn_estimate=estimate, fn_action="relabel",
+                      judges=[ProbabilityJudge(0.5), BiEncoderJudge(st_model, margin=0.05)])  # fmt: skip
+    st = st_negatives(st_model, data, str(cache / f"st-sparse-{name}-{seed}"), SPARSE_NEGATIVES)
+    st_teacher = with_teacher = None
+    if teacher is not None:
+        from sentence_transformers import SentenceTransformer
+
+        # one cache folder per collection (the corpus is the same for every seed; one_positive_mining.py writes it too)
+        st_teacher = st_negatives(SentenceTransformer(teacher, device="cpu"), data, str(cache / f"st-model-{name}"),
+                                  SPARSE_NEGATIVES)  # fmt: skip
+        scorer = pool_scorer(teacher, data, cache_dir=cache, show_progress=False)
+        evidence = Evidence.from_pool(data, pool, teacher=scorer)
+        teacher_estimate = estimate_false_negatives(pool, data, detector=FalseNegativeDetector(seed=seed),
+                                                    evidence=evidence)  # fmt: skip
+        with_teacher = run(max_fn_rate=0.05, fn_estimate=teacher_estimate, teacher=teacher,
+                           cache_dir=cache)  # fmt: skip
 
     def contamination(result) -> float:
         return _precision(split, [(q, d) for q, docs in result.negative_ids().items() for d in docs])
@@ -391,15 +417,29 @@ def sparse_arms(name: str, split, st_model, cache: Path, seed: int) -> tuple[dic
             "naive-top3": contamination(naive),
             "st-margin": _precision(split, [(st_ids[q], doc_ids[d]) for q, d in st]),
             "trueneg-drop": contamination(drop),
-            "trueneg-relabel": contamination(relabel),
         },
-        "inferred": {"relabel": len(relabeled), "relabel_precision": _precision(split, relabeled),
-                     "cascade": len(flagged), "cascade_precision": _precision(split, flagged),
-                     "detector_same_count_precision": _precision(split, detector_top)},
+        "inferred": {},
         "label_frequency": estimate.label_frequency,
-    }  # fmt: skip
+    }
+    if relabel is not None:
+        relabeled = [(q, d) for q, docs in relabel.inferred_ids().items() for d in docs]
+        facts["contamination"]["trueneg-relabel"] = contamination(relabel)
+        facts["inferred"].update(relabel=len(relabeled), relabel_precision=_precision(split, relabeled))
+    if cascade is not None:  # precision of what the cascade flags vs the detector's own top suspects at the same count
+        flagged = [(q, d) for q, docs in cascade.inferred_ids().items() for d in docs]
+        labeled, _, pop = population(pool)
+        rows, cols = np.nonzero(pop & ~labeled & (pool.candidates >= 0))
+        top = estimate.order(rows, cols)[: len(flagged)]
+        detector_top = [(pool.query_ids[rows[k]], data.doc_ids[pool.candidates[rows[k], cols[k]]]) for k in top]
+        facts["inferred"].update(cascade=len(flagged), cascade_precision=_precision(split, flagged),
+                                 detector_same_count_precision=_precision(split, detector_top))  # fmt: skip
+    if teacher is not None:
+        facts["contamination"]["st-margin-teacher"] = _precision(
+            split, [(st_ids[q], doc_ids[d]) for q, d in st_teacher]
+        )
+        facts["contamination"]["trueneg-teacher"] = contamination(with_teacher)
     drop_ex = _examples_from(drop, data, f"{name}/drop")
-    relabel_ex = _examples_from(relabel, data, f"{name}/relabel")
+    relabel_ex = None if relabel is None else _examples_from(relabel, data, f"{name}/relabel")
     arms = {
         "in-batch": (drop_ex, {"loss": "mnrl", "num_negatives": 0}),
         "naive-top3": (_examples_from(naive, data, f"{name}/naive"), {"loss": "mnrl"}),
@@ -414,14 +454,22 @@ def sparse_arms(name: str, split, st_model, cache: Path, seed: int) -> tuple[dic
             {"loss": "debiased", "inferred": "soft", "debias_temperature": None},
         ),  # fmt: skip
         "trueneg+distill": (relabel_ex, {"loss": "distill", "inferred": "soft"}),
-        "trueneg-cascade": (_examples_from(cascade, data, f"{name}/cascade"), {"loss": "mnrl", "inferred": "soft"}),
     }
-    prior = float(relabel.summary["false_negatives"]["estimated_fn_rate"])
-    for _, options in arms.values():
-        if options["loss"] == "debiased":
-            options["class_prior"] = prior
-    facts["debiased_class_prior"] = prior
-    return arms, facts
+    if cascade is not None:
+        arms["trueneg-cascade"] = (
+            _examples_from(cascade, data, f"{name}/cascade"),
+            {"loss": "mnrl", "inferred": "soft"},
+        )
+    if teacher is not None:
+        arms["st-margin-teacher"] = (_st_examples(st_teacher, data, f"{name}/st-teacher"), {"loss": "mnrl"})
+        arms["trueneg-teacher"] = (_examples_from(with_teacher, data, f"{name}/teacher"), {"loss": "mnrl"})
+    if relabel is not None:
+        prior = float(relabel.summary["false_negatives"]["estimated_fn_rate"])
+        for _, options in arms.values():
+            if options["loss"] == "debiased":
+                options["class_prior"] = prior
+        facts["debiased_class_prior"] = prior
+    return {arm: arms[arm] for arm in wanted}, facts
 
 
 def main_sparse(args) -> None:
@@ -444,7 +492,7 @@ def main_sparse(args) -> None:
             query_ids = [q for q in test.qrels if any(g > 0 for g in test.qrels[q].values())]
             query_texts = [test.query_texts[test.query_index(q)] for q in query_ids]
             t = time.perf_counter()
-            arms, facts = sparse_arms(name, split, st_model, cache, seed)
+            arms, facts = sparse_arms(name, split, st_model, cache, seed, args.sparse_arms, args.teacher)
             facts["mining_seconds"] = round(time.perf_counter() - t, 1)
             base_q = encoder.base.encode(query_texts, normalize_embeddings=True, convert_to_numpy=True)
             record = {"collection": name, "seed": seed, "test_queries": len(query_ids), **facts, "arms": {}}
@@ -503,16 +551,15 @@ def _write_sparse(args, records: list[dict], started: float) -> None:
         )
         delta = f"{100 * (mean_n - st):+.2f}" if st is not None else "–"
         lines.append(f"| {arm} | {cells} | {mean_n:.4f} | {mean_r:.4f} | {delta} |")
-    facts = ["", "| collection | seed | train pairs | contamination naive / st / drop / relabel | "
-             "relabeled (precision) | cascade flagged (precision) | detector top same count (precision) |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    kinds = list(dict.fromkeys(k for r in records for k in r["contamination"]))
+    facts = ["", "| collection | seed | train pairs | contamination " + " / ".join(kinds)
+             + " | relabeled (precision) |", "|---|---|---|---|---|"]  # fmt: skip
     for r in records:
         c, i = r["contamination"], r["inferred"]
-        facts.append(
-            f"| {r['collection']} | {r['seed']} | {r['train_pairs']} | {c['naive-top3']:.3f} / {c['st-margin']:.3f} / "
-            f"{c['trueneg-drop']:.3f} / {c['trueneg-relabel']:.3f} | {i['relabel']} ({i['relabel_precision']:.3f}) | "
-            f"{i['cascade']} ({i['cascade_precision']:.3f}) | {i['detector_same_count_precision']:.3f} |"
-        )
+        relabeled = f"{i['relabel']} ({i['relabel_precision']:.3f})" if "relabel" in i else "–"
+        facts.append(f"| {r['collection']} | {r['seed']} | {r['train_pairs']} | "
+                     + " / ".join(f"{c[k]:.3f}" if k in c else "–" for k in kinds) + f" | {relabeled} |")  # fmt: skip
+    facts += paired_lines(records, arms)
     payload = {
         "command": "python bench/quality.py " + " ".join(sys.argv[1:]),
         "settings": {
@@ -536,6 +583,29 @@ def _write_sparse(args, records: list[dict], started: float) -> None:
     save(args.name, payload, "\n".join(lines + facts))
 
 
+def paired_lines(records: list[dict], arms: list[str]) -> list[str]:
+    """Mean paired Δ nDCG@10 (points) of each trueneg arm against each sentence-transformers arm and against the
+    better of them (higher mean over every run), with 95% t-intervals over the (collection, seed) pairs."""
+    from _common import interval
+
+    st_arms = [a for a in arms if a.startswith("st-margin")]
+    ours = [a for a in arms if a.startswith("trueneg")]
+    done = [r for r in records if all(a in r["arms"] for a in st_arms + ours)]
+    if not st_arms or not ours or not done:
+        return []
+    better = max(st_arms, key=lambda a: statistics.mean(r["arms"][a]["ndcg@10"] for r in done))
+    lines = ["", f"Paired Δ nDCG@10 in points over {len(done)} (collection, seed) pairs, mean [95% interval]; the "
+             f"better sentence-transformers run by mean nDCG@10 is {better}.", "",
+             "| arm | " + " | ".join(f"Δ vs {a}" for a in st_arms) + " |", "|---|" + "---|" * len(st_arms)]  # fmt: skip
+    for arm in ours:
+        cells = []
+        for st in st_arms:
+            mean, low, high = interval([100 * (r["arms"][arm]["ndcg@10"] - r["arms"][st]["ndcg@10"]) for r in done])
+            cells.append(f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]" + (" (better)" if st == better else ""))
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -546,9 +616,17 @@ def main() -> None:
     parser.add_argument("--name", default="quality")
     parser.add_argument("--collections", nargs="+", choices=("cisi", "cacm", "npl"),
                         help="sparse-label mode: train on these classic collections instead of SciFact")  # fmt: skip
-    parser.add_argument("--keep", type=float, default=0.25, help="sparse-label mode: share of labels kept")
+    parser.add_argument(
+        "--keep",
+        type=lambda v: float(v) if "." in v else int(v),
+        default=0.25,
+        help="sparse-label mode: share of labels kept (0.25), or a count per query (1)",
+    )
     parser.add_argument("--sparse-arms", nargs="+", default=list(SPARSE_ARMS), choices=SPARSE_ARMS + SPARSE_EXTRA)
+    parser.add_argument("--teacher", help="sparse-label mode: a second model folder for the *-teacher arms")
     args = parser.parse_args()
+    if any(a.endswith("-teacher") for a in args.sparse_arms) and not args.teacher:
+        parser.error("the *-teacher arms need --teacher FOLDER (make models installs all-mpnet-base-v2)")
     torch.set_num_threads(os.cpu_count() or 1)
     if args.collections:
         if args.name == "quality":

@@ -8,8 +8,8 @@ everything else 0).
 
 For each budget (50, 100, 200, 400 judgments) and each of 100 seeded draws:
 
-- the design of :mod:`trueneg.pu.verify` (85% of the draws on the top-k candidates and the
-  emitted negatives, by the detector's uncertainty, with a uniform share) and the difference
+- the design of :mod:`trueneg.pu.verify` (70% of the draws on the top-k candidates, 20% on the
+  emitted negatives, 10% over the pool, uniform within each) and the difference
   estimator give the top-10 false-negative rate with a 90% interval: coverage of the truth, absolute
   error, width;
 - a uniform random sample of the same budget from the top-10 candidates (sample mean, t-interval)
@@ -52,7 +52,9 @@ LEVEL = 0.9
 TOP_K = 10
 
 
-def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
+def setting(name: str, keep: float, encoder) -> tuple:
+    """The audit of one collection and regime as ``trueneg audit --verify`` sees it: ``(train, hidden, pool,
+    frame, truth, top, in_emitted)``, with each frame pair's truth from the dense qrels."""
     data = load_beir(SHARED / "classic" / name, split="test")
     split = sparse_labels(data, keep=keep, test_fraction=0.0, seed=0)
     train, hidden = split.train, split.hidden
@@ -63,7 +65,11 @@ def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
     emitted = member_of(pool.candidates, mined.negatives) & (pool.candidates >= 0)
     frame = frame_of(train, pool, est, cfg.depth)
     truth = np.array([d in hidden.get(q, ()) for q, d in zip(frame.query_ids, frame.doc_ids)], dtype=float)
-    top, in_emitted = frame.rank < TOP_K, frame.mask(emitted)
+    return train, hidden, pool, frame, truth, frame.rank < TOP_K, frame.mask(emitted)
+
+
+def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
+    train, hidden, pool, frame, truth, top, in_emitted = setting(name, keep, encoder)
     focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]  # as trueneg audit --verify draws
     true_rate = float(truth[top].mean())
     model_rate = float(frame.probability[top].mean())

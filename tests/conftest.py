@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -18,6 +19,15 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SCIFACT = SHARED / "scifact"
 
 
+@functools.cache
+def _word_vector(seed: int, dim: int, word: str) -> np.ndarray:
+    """The random direction of one word (memoized: the suite encodes the same words many times)."""
+    digest = hashlib.blake2b(f"{seed}:{word}".encode(), digest_size=8).digest()
+    vector = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
+    vector.flags.writeable = False
+    return vector
+
+
 class HashEncoder:
     """Bag-of-words random projection: texts sharing words get similar unit vectors. Deterministic."""
 
@@ -27,8 +37,7 @@ class HashEncoder:
         self.calls = 0
 
     def _word(self, word: str) -> np.ndarray:
-        digest = hashlib.blake2b(f"{self.seed}:{word}".encode(), digest_size=8).digest()
-        return np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(self.dim)
+        return _word_vector(self.seed, self.dim, word)
 
     def encode(self, texts: list[str], kind: str) -> np.ndarray:
         self.calls += 1
@@ -38,6 +47,12 @@ class HashEncoder:
                 out[i] += self._word(word)
             out[i] += 1e-3 * self._word(f"__bias_{kind}")
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the session: modules that encode the same SciFact texts encode them once."""
+    return tmp_path_factory.mktemp("embeddings")
 
 
 @pytest.fixture

@@ -89,10 +89,10 @@ def test_max_fn_rate_meets_target_and_removes_hidden_positives() -> None:
 
 
 @pytest.fixture(scope="module")
-def audited(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def audited(tmp_path_factory: pytest.TempPathFactory, embedding_cache: Path) -> Path:
     folder = scifact_slice(tmp_path_factory.mktemp("scifact") / "beir", n_queries=40, extra_docs=150)
     out = tmp_path_factory.mktemp("audit")
-    cache = tmp_path_factory.mktemp("cache")
+    cache = embedding_cache
     res = runner.invoke(
         app,
         [

@@ -49,10 +49,10 @@ def test_evaluate_perfect_encoder() -> None:
         evaluate(data, HashEncoder(), depth=5, show_progress=False)
 
 
-def test_cli_eval_json(tmp_path: Path) -> None:
+def test_cli_eval_json(tmp_path: Path, embedding_cache: Path) -> None:
     folder = scifact_slice(tmp_path / "beir", n_queries=25, extra_docs=60, split="test")
     res = runner.invoke(
-        app, ["eval", "default", str(folder), "--split", "test", "--json", "-q", "--cache-dir", str(tmp_path / "cache")]
+        app, ["eval", "default", str(folder), "--split", "test", "--json", "-q", "--cache-dir", str(embedding_cache)]
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

@@ -27,8 +27,8 @@ def slice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(embedding_cache: Path) -> Path:
+    return embedding_cache
 
 
 def test_mine_real_slice_excludes_positives_and_respects_filter(slice_dir: Path, cache_dir: Path) -> None:
@@ -179,7 +179,7 @@ def test_cross_encoder_teacher(slice_dir: Path, cache_dir: Path, tmp_path: Path)
     from trueneg.candidates import resolve_model
 
     data = load_beir(slice_dir, "train")
-    teacher = CrossEncoder(resolve_model(None), num_labels=1)  # untrained head: scores are arbitrary but real
+    teacher = CrossEncoder(resolve_model(None), num_labels=1, max_length=64)  # untrained head: arbitrary, real scores
     result = mine_negatives(
         data, num_negatives=2, range_max=4, cache_dir=cache_dir, show_progress=False, teacher=teacher, perc_pos=None
     )

@@ -7,14 +7,17 @@ pair:
 
 - **The frame** is every unlabeled candidate of the audit's pool (not a labeled positive, not a
   judged negative, within the audit's depth), with the detector's probability ``p``.
-- **The design** draws pairs with replacement. 70% of the draws go to each query's top-k unlabeled
-  candidates and 20% to the negatives the assessed mining configuration emits (the pairs the
-  estimates are about), within each with probabilities ``∝ (1 − u)·√(p(1−p)) / Σ + u / N_subset``:
-  judgments go where the detector is unsure (where a judgment reduces the interval most), and the
-  uniform share ``u`` (0.5) keeps every pair's probability at least half the uniform one, which
-  bounds the weights, so the estimate and its interval stay valid however wrong the detector is.
-  The last 10% are uniform over the whole frame (the pool-wide count). Drawing stops once ``n`` distinct pairs are
-  drawn; a pair drawn twice is judged once and counted twice.
+- **The design** draws pairs with replacement, stratified by what the estimates are about: 70% of
+  the draws go to each query's top-k unlabeled candidates, 20% to the negatives the assessed mining
+  configuration emits (outside the top-k), and 10% uniformly over the whole frame (the pool-wide
+  count), so every pair can be drawn. Within each stratum the draws are uniform: a pair's probability
+  does not depend on the detector, so the estimate and its interval stay valid however wrong the
+  detector is, and the detector enters only through the estimator below. (Weighting the draws by the
+  detector's uncertainty ``√(p(1−p))``, ``uniform_share < 1``, was the earlier default; at 200
+  judgments on CISI, CACM and NPL it gave wider top-k intervals with one positive per query, where
+  the detector is miscalibrated, and no narrower ones at 25% kept: ``bench/verify_shares.py``.)
+  Drawing stops once ``n`` distinct pairs are drawn; a pair drawn twice is judged once and counted
+  twice.
 - **The estimator** (a difference / prediction-powered estimator under a with-replacement design,
   as in active statistical inference): the number of missing positives in a subset ``D`` of the
   frame is ``λ Σ_D p + mean_j 1_D(j) (y_j − λ p_j) / q_j`` over the judged draws, unbiased for any
@@ -27,7 +30,7 @@ pair:
   per threshold, with its lower bound, gives the relabel threshold.
 
 ``ppi-python`` implements prediction-powered inference for a uniformly sampled labeled set; the
-design here samples by the detector's uncertainty, so the estimator (a few lines of sums) is
+design here is stratified with unequal shares and draws with replacement, so the estimator (a few lines of sums) is
 written here rather than forced into that library's iid setting.
 
 Example:
@@ -59,7 +62,7 @@ from trueneg.data.readers import read_table
 from trueneg.pu.detector import FalseNegativeEstimate
 from trueneg.validation import check_range
 
-UNIFORM_SHARE = 0.5  # of a subset's draws spread uniformly over it (the rest follow the detector's uncertainty)
+UNIFORM_SHARE = 1.0  # of a stratum's draws spread uniformly over it (the rest would follow the detector's uncertainty)
 TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives
 MIN_JUDGED = 30  # judged pairs below which no interval is given
 DEFAULT_LEVEL = 0.9
@@ -121,9 +124,9 @@ def design_probabilities(
     """The per-draw probabilities of the design (module docstring); they sum to 1.
 
     ``focus``: (frame mask, share of the draws) per subset the estimates are about (the top-k
-    candidates, the emitted negatives); within each, the probabilities follow the detector's
-    uncertainty with a uniform share. What the shares leave is spread uniformly over the whole frame,
-    so every pair can be drawn.
+    candidates, the emitted negatives); within each, a ``uniform_share`` of the draws is uniform and
+    the rest follows the detector's uncertainty ``√(p(1−p))`` (none by default). What the shares
+    leave is spread uniformly over the whole frame, so every pair can be drawn.
     """
     p = np.clip(p, 0, 1)
     spread = np.sqrt(p * (1 - p)) + 1e-3
@@ -405,9 +408,18 @@ def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int 
 
     Precision of "probability >= t" is the design-weighted share of relevant pairs among the judged
     draws above ``t`` (at least ``min_pairs`` of them); it must meet ``target`` with its one-sided 90%
-    lower bound (normal approximation on the weights' effective sample size), so that picking the
-    best of many thresholds does not pass noise for precision. Returns the threshold (None where none
-    qualifies) and the precision found.
+    Clopper–Pearson lower bound on the weights' effective sample size, so that picking the best of
+    many thresholds does not pass noise for precision. (A normal approximation collapses where every
+    judged pair above a threshold is relevant: 10 of 10 gave a lower bound of 1.0, and on CISI and
+    CACM such thresholds relabeled pairs of which 65–68% were relevant; the exact bound of 10 of 10 is
+    0.79.) Returns the threshold (None where none qualifies) and the precision found.
+
+    Example:
+        >>> import numpy as np
+        >>> ten = Judgments(Path("v.jsonl"), [], [], np.linspace(1, 0.9, 10), np.full(10, 0.1),
+        ...                 np.ones(10, dtype=int), np.ones(10), "s", 10)
+        >>> relabel_threshold(ten)["threshold"] is None  # 10 of 10 relevant is not yet 0.8 at 90%
+        True
     """
     check_range("target", target, low=0.0, high=1.0, low_open=True)
     weight = judgments.count / judgments.q
@@ -415,7 +427,8 @@ def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int 
     p, y, w = judgments.probability[order], judgments.y[order], weight[order]
     precision = np.cumsum(w * y) / np.cumsum(w)
     effective = np.cumsum(w) ** 2 / np.cumsum(w**2)
-    low = precision - 1.2816 * np.sqrt(precision * (1 - precision) / effective)
+    hits = precision * effective
+    low = np.where(hits > 0, stats.beta.ppf(0.1, np.maximum(hits, 1e-9), effective - hits + 1), 0.0)
     ok = (np.arange(1, len(p) + 1) >= min_pairs) & (low >= target)
     ok &= np.r_[p[1:] != p[:-1], True]  # a threshold must not split tied probabilities
     if not ok.any():
