@@ -14,8 +14,9 @@ pair:
   does not depend on the detector, so the estimate and its interval stay valid however wrong the
   detector is, and the detector enters only through the estimator below. (Weighting the draws by the
   detector's uncertainty ``√(p(1−p))``, ``uniform_share < 1``, was the earlier default; at 200
-  judgments on CISI, CACM and NPL it gave wider top-k intervals with one positive per query, where
-  the detector is miscalibrated, and no narrower ones at 25% kept: ``bench/verify_shares.py``.)
+  judgments on CISI, CACM and NPL it gave wider top-k intervals and larger errors with one positive
+  per query, where the detector is miscalibrated, and about the same widths at 25% kept:
+  ``bench/verify_shares.py``.)
   Drawing stops once ``n`` distinct pairs are drawn; a pair drawn twice is judged once and counted
   twice.
 - **The estimator** (a difference / prediction-powered estimator under a with-replacement design,
