@@ -123,6 +123,16 @@ def st_negatives(model: Any, data: Any, cache: str, num_negatives: int = 10) -> 
     return list({(row["query"], row["negative"]) for row in mined})
 
 
+def st_cache_file(model: Any, kind: str, texts: list[str], folder: str | os.PathLike) -> Path:
+    """The file ``mine_hard_negatives(cache_folder=folder)`` reads ``kind`` ("query" or "corpus") embeddings of
+    ``texts`` from (named as it names them: model name, no prompt), so a bench can hand it vectors it already has."""
+    import hashlib
+
+    name = model.model_card_data.base_model or ""
+    digest = hashlib.sha256(repr((name, None, None, texts)).encode()).hexdigest()
+    return Path(folder) / f"{kind}_embeddings_{digest}.npy"
+
+
 def interval(values: list[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean of paired differences with its Student-t interval: ``(mean, low, high)`` (NaN bounds for one value)."""
     import statistics

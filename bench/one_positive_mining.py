@@ -31,7 +31,7 @@ import statistics
 import sys
 
 import numpy as np
-from _common import ROOT, SHARED, save
+from _common import ROOT, SHARED, save, st_cache_file
 from false_negatives_classic import TARGETS, WINDOW, st_pairs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -107,9 +107,6 @@ def hand_over(model, data, query_vectors: np.ndarray, doc_vectors: np.ndarray, f
 
     The vectors are the same model's, normalized, computed in other batches: on CISI, where sentence-transformers
     had encoded the corpus itself, its vectors and trueneg's differ by at most 7e-7."""
-    import hashlib
-
-    name = model.model_card_data.base_model or ""
     queries = list(dict.fromkeys(data.query_texts[data.query_index(q)] for q in data.qrels))
     corpus = list(dict.fromkeys(data.doc_texts))
     first_doc = {t: i for i, t in reversed(list(enumerate(data.doc_texts)))}
@@ -117,8 +114,7 @@ def hand_over(model, data, query_vectors: np.ndarray, doc_vectors: np.ndarray, f
     folder.mkdir(parents=True, exist_ok=True)
     for kind, texts, vectors, row in (("query", queries, query_vectors, first_query),
                                       ("corpus", corpus, doc_vectors, first_doc)):  # fmt: skip
-        digest = hashlib.sha256(repr((name, None, None, texts)).encode()).hexdigest()
-        path = folder / f"{kind}_embeddings_{digest}.npy"
+        path = st_cache_file(model, kind, texts, folder)
         if not path.exists():
             np.save(path, np.asarray(vectors[[row[t] for t in texts]], dtype=np.float32))
 

@@ -92,7 +92,6 @@ def test_max_fn_rate_meets_target_and_removes_hidden_positives() -> None:
 def audited(tmp_path_factory: pytest.TempPathFactory, embedding_cache: Path) -> Path:
     folder = scifact_slice(tmp_path_factory.mktemp("scifact") / "beir", n_queries=40, extra_docs=150)
     out = tmp_path_factory.mktemp("audit")
-    cache = embedding_cache
     res = runner.invoke(
         app,
         [
@@ -105,7 +104,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory, embedding_cache: Path) -> 
             "--depth",
             "40",
             "--cache-dir",
-            str(cache),
+            str(embedding_cache),
             "--suspects",
             "25",
             "-q",
