@@ -14,7 +14,7 @@ import os
 import sys
 
 import numpy as np
-from _common import st_cache_file
+from _common import atomic_path, st_cache_file
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -36,7 +36,8 @@ def main(folder: str, out: str, cache: str) -> None:
     for kind, texts, source in (("query", queries, "queries.npy"), ("corpus", corpus, "corpus.npy")):
         vectors = np.load(os.path.join(folder, source), mmap_mode="r")
         rows = [data.query_index(q) for q in data.mined_query_ids()] if kind == "query" else slice(None)
-        np.save(st_cache_file(model, kind, texts, cache), np.asarray(vectors[rows]))
+        with atomic_path(st_cache_file(model, kind, texts, cache)) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(vectors[rows]))
         del vectors
     mined = mine_hard_negatives(
         Dataset.from_dict({"query": queries, "positive": positives}),

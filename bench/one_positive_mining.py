@@ -31,7 +31,7 @@ import statistics
 import sys
 
 import numpy as np
-from _common import ROOT, SHARED, save, st_cache_file
+from _common import ROOT, SHARED, atomic_path, save, st_cache_file
 from false_negatives_classic import TARGETS, WINDOW, st_pairs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -115,8 +115,9 @@ def hand_over(model, data, query_vectors: np.ndarray, doc_vectors: np.ndarray, f
     for kind, texts, vectors, row in (("query", queries, query_vectors, first_query),
                                       ("corpus", corpus, doc_vectors, first_doc)):  # fmt: skip
         path = st_cache_file(model, kind, texts, folder)
-        if not path.exists():
-            np.save(path, np.asarray(vectors[[row[t] for t in texts]], dtype=np.float32))
+        if not path.exists():  # written whole or not at all: sentence-transformers would load a truncated file
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, np.asarray(vectors[[row[t] for t in texts]], dtype=np.float32))
 
 
 def matched_arm(arms: dict, family: str, run: str) -> dict | None:
