@@ -11,7 +11,8 @@ For each budget (50, 100, 200, 400 judgments) and each of 100 seeded draws:
 - the design of :mod:`trueneg.pu.verify` (70% of the draws on the top-k candidates, 20% on the
   emitted negatives, 10% over the pool, uniform within each) and the difference
   estimator give the top-10 false-negative rate with a 90% interval: coverage of the truth, absolute
-  error, width;
+  error, width; and, from the same draws, the emitted negatives' rate (the assessed mining
+  configuration's, ``audit.json["verified"]["mining"]``) with its interval's coverage and width;
 - a uniform random sample of the same budget from the top-10 candidates (sample mean, t-interval)
   is the reference for the width: what the detector earns;
 - at 200 judgments (5 seeded samples), mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
@@ -72,15 +73,19 @@ def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
     train, hidden, pool, frame, truth, top, in_emitted = setting(name, keep, encoder)
     focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]  # as trueneg audit --verify draws
     true_rate = float(truth[top].mean())
+    true_emitted = float(truth[in_emitted].mean()) if in_emitted.any() else None
     model_rate = float(frame.probability[top].mean())
     t90 = lambda m: stats.t.ppf((1 + LEVEL) / 2, max(m - 1, 1))  # noqa: E731
     budgets = {}
     for n in BUDGETS if not quick else (50, 200):
-        ours, uniform = [], []
+        ours, uniform, emitted = [], [], []
         for draw in range(DRAWS if not quick else 5):
             d = draw_design(frame.probability, n, seed=draw, focus=focus)
             e = estimate_total(frame.probability, d.index, d.q, truth[d.index], top, d.count).rate(LEVEL)
             ours.append((e["estimated_fn_rate"], e["ci_low"], e["ci_high"]))
+            if true_emitted is not None:
+                e = estimate_total(frame.probability, d.index, d.q, truth[d.index], in_emitted, d.count).rate(LEVEL)
+                emitted.append((e["estimated_fn_rate"], e["ci_low"], e["ci_high"]))
             rng = np.random.default_rng(10_000 + draw)
             picked = rng.choice(np.flatnonzero(top), size=min(n, int(top.sum())), replace=False)
             mean, half = truth[picked].mean(), t90(len(picked)) * truth[picked].std(ddof=1) / np.sqrt(len(picked))
@@ -94,9 +99,16 @@ def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
             "uniform_mean_width": statistics.fmean(high - low for _, low, high in uniform),
         }
         budgets[n]["width_ratio"] = budgets[n]["mean_width"] / budgets[n]["uniform_mean_width"]
+        if emitted:
+            budgets[n]["emitted"] = {
+                "coverage": statistics.fmean(low <= true_emitted <= high for _, low, high in emitted),
+                "mean_abs_error": statistics.fmean(abs(x - true_emitted) for x, _, _ in emitted),
+                "mean_width": statistics.fmean(high - low for _, low, high in emitted),
+            }
     mining = calibrated_mining(train, hidden, pool, frame, truth, focus, encoder, quick)
     return {"collection": name, "keep": keep, "queries": len(pool.query_ids), "frame_pairs": len(frame),
             "top_k_pairs": int(top.sum()), "true_top_k_rate": round(true_rate, 4),
+            "emitted_pairs": int(in_emitted.sum()), "true_emitted_rate": true_emitted,
             "model_based_top_k_rate": round(model_rate, 4), "budgets": budgets, "mining": mining}  # fmt: skip
 
 
@@ -171,6 +183,17 @@ def main() -> None:
                 f"{n} | {b['coverage']:.2f} | {b['mean_abs_error']:.4f} | {b['mean_width']:.4f} | "
                 f"{b['uniform_mean_width']:.4f} | {b['width_ratio']:.2f} | {b['uniform_coverage']:.2f} |"
             )
+    lines += ["", "## The emitted negatives' false-negative rate (the assessed mining configuration), same draws", "",
+              "| collection | keep | emitted pairs | true | budget | coverage | mean abs error | mean width |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        if r["true_emitted_rate"] is None:
+            lines.append(f"| {r['collection']} | {r['keep']} | 0 | – | – | – | – | – |")
+        for n, b in r["budgets"].items():
+            if "emitted" in b:
+                e, head = b["emitted"], f"| {r['collection']} | {r['keep']} | {r['emitted_pairs']}"
+                lines.append(f"{head} | {r['true_emitted_rate']:.3f} | {n} | {e['coverage']:.2f} | "
+                             f"{e['mean_abs_error']:.4f} | {e['mean_width']:.4f} |")  # fmt: skip
     lines += ["", "## Mining with 200 judgments (`--judgments`), realized against the dense qrels", "",
               "| collection | keep | `--max-fn-rate 0.05` realized, no judgments | with judgments (median, max) | "
               "negatives (no judgments / median with) | relabel precision, no judgments (relabeled) | "

@@ -28,8 +28,8 @@ def test_outputs_are_checked_against_every_input_before_any_work(tiny_beir: Path
 
 def test_the_scale_path_refuses_what_only_memory_does_before_any_work(tiny_beir: Path, hash_encoder) -> None:
     data = load_beir(tiny_beir, "train")
-    with pytest.raises(ValueError, match="takes no teacher, no judges and no judgments"):
-        plan(data, hash_encoder, scale=ScaleConfig(), inputs=Inputs(teacher="some-model"))
+    with pytest.raises(ValueError, match="takes no judges and no judgments"):
+        plan(data, hash_encoder, scale=ScaleConfig(), inputs=Inputs(judges=["some-judge"]))
     with pytest.raises(ValueError, match="retriever must be dense"):
         plan(data, hash_encoder, MiningConfig(retriever="sparse"), index="exact")  # a ScaleConfig field selects it
     assert hash_encoder.calls == 0  # refused before anything was encoded

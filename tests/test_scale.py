@@ -287,6 +287,34 @@ def test_streamed_audit_chunks_add_up(synthetic, tmp_path: Path) -> None:
     assert (tmp_path / "a" / "report.html").stat().st_size > 10_000
 
 
+def test_teacher_on_the_scale_path_is_evidence_and_rescoring(tmp_path: Path) -> None:
+    """A teacher streams like everything else: its signals reach every chunk, and its rescoring of each chunk
+    equals the in-memory rescoring of the whole pool (same exact search, no detector)."""
+    data = load_beir(scifact_slice(tmp_path / "sf", n_queries=60, extra_docs=300), split="train")
+    teacher = HashEncoder(seed=9)
+    kw = dict(depth=30, num_negatives=3, index="exact", fn_sample=40, cache_dir=False, show_progress=False)
+    plain = audit_at_scale(data, HashEncoder(), **kw).summary
+    taught = audit_at_scale(data, HashEncoder(), teacher=teacher, **kw).summary
+    assert plain["teacher"] is None and taught["teacher"] == str(teacher)
+    signals = set(taught["detector"]["signals"])
+    assert {"teacher_score", "teacher_rank", "teacher_z", "rank_mean"} <= signals
+    assert not {"teacher_score", "rank_mean"} & set(plain["detector"]["signals"])
+    assert taught["estimated_fn_rate"] != plain["estimated_fn_rate"]  # the evidence changed the estimate
+    mine = dict(num_negatives=3, near_duplicate=None, perc_pos=None, cache_dir=False, show_progress=False)
+    memory = mine_negatives(data, HashEncoder(), teacher=teacher, **mine)
+    memory.write(tmp_path / "memory.jsonl", "triplet")
+    files = [tmp_path / f"{n}.jsonl" for n in ("big", "small")]
+    for path, chunk in zip(files, (1000, 7)):
+        summary = mine_to_file(data, path, HashEncoder(), teacher=teacher, index="exact", chunk_queries=chunk,
+                               format="triplet", **mine)  # fmt: skip
+        assert summary["teacher"] == str(teacher)
+    assert files[0].read_bytes() == files[1].read_bytes() == (tmp_path / "memory.jsonl").read_bytes()
+    assert any("label" in row for row in _rows(files[0]))  # the teacher's margin as the soft label
+    with pytest.raises(ValueError, match="a teacher scores the pools in this process"):
+        mine_to_file(data, tmp_path / "r.jsonl", HashEncoder(), teacher=teacher, engine="ray", **mine)
+    assert not (tmp_path / "r.jsonl").exists()
+
+
 # --- CLI and Ray -----------------------------------------------------------------------------------
 
 

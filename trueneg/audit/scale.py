@@ -13,7 +13,7 @@ on two features: the effect is small, and it only touches the ``fn_sample`` quer
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from trueneg.audit.config import AuditConfig
 from trueneg.audit.report import AuditResult, audit_run
@@ -31,6 +31,8 @@ def audit_at_scale(
     scale: ScaleConfig | None = None,
     *,
     detector: DetectorLike = "multi",
+    teacher: Any = None,
+    teacher_type: Literal["auto", "bi-encoder", "cross-encoder"] = "auto",
     corpus_embeddings: str | os.PathLike | None = None,
     query_embeddings: str | os.PathLike | None = None,
     cache_dir: CacheDir = None,
@@ -41,7 +43,8 @@ def audit_at_scale(
 
     ``config`` is the :class:`~trueneg.audit.config.AuditConfig` of :func:`trueneg.audit.audit` (dense
     retriever), ``scale`` the :class:`~trueneg.mining.config.ScaleConfig` and the embedding files those
-    of :func:`trueneg.mine_to_file`; ``options`` are fields of either config by name.
+    of :func:`trueneg.mine_to_file`; ``options`` are fields of either config by name. ``teacher`` is the
+    second model of :func:`trueneg.audit.audit`: its scores enter the detector fit on the sample, and every chunk.
 
     Example:
         >>> files = dict(corpus_embeddings="corpus.npy", query_embeddings="queries.npy")
@@ -51,12 +54,13 @@ def audit_at_scale(
     settings = pop_encoder_settings(options)
     scale = ScaleConfig.build(scale, **ScaleConfig.take(options))
     cfg = AuditConfig.build(config, **options)
-    inputs = Inputs(fn_detector=detector, corpus_embeddings=corpus_embeddings, query_embeddings=query_embeddings,
-                    cache_dir=cache_dir, show_progress=show_progress)  # fmt: skip
-    mining = cfg.mining()
+    inputs = Inputs(fn_detector=detector, teacher=teacher, corpus_embeddings=corpus_embeddings,
+                    query_embeddings=query_embeddings, cache_dir=cache_dir, show_progress=show_progress)  # fmt: skip
+    mining = cfg.mining().replace(teacher_type=teacher_type)
     run = plan(data, model, mining, scale, inputs=inputs, purpose="audit", depth=max(cfg.depth, mining.window[1]),
                **settings)  # fmt: skip
     with open_source(run) as source:
         sink = audit_run(run, source, cfg)
-    header = {"source": data.source, "retriever": "dense", **source.describe, "fit_on_queries": sink.fitted.fit_on}
+    header = {"source": data.source, "retriever": "dense", **source.describe,
+              "teacher": None if teacher is None else str(teacher), "fit_on_queries": sink.fitted.fit_on}  # fmt: skip
     return sink.result(header, cfg)

@@ -94,16 +94,16 @@ def audit(
         check_model_folder(o["teacher"], "--teacher")
         scale = scale_from(o, fn_sample=o["fn_sample"])
         _check_outputs(data, output_dir, o)
-        if scale is not None and (o["verify"] or o["judgments"] is not None or o["teacher"] is not None):
-            raise ValueError("--verify, --judgments and --teacher apply to the in-memory audit; drop the scale options")
+        if scale is not None and (o["verify"] or o["judgments"] is not None):
+            raise ValueError("--verify and --judgments apply to the in-memory audit; drop the scale options")
         loaded = load_from(data, o)
-        common = dict(detector=o["detector"], cache_dir=cache(o), show_progress=not o["quiet"])
+        common = dict(detector=o["detector"], teacher=o["teacher"], teacher_type=o["teacher_type"], cache_dir=cache(o),
+                      show_progress=not o["quiet"])  # fmt: skip
         if scale is not None:
             result = audit_at_scale(loaded, encoder, config, scale, corpus_embeddings=o["corpus_embeddings"],
                                     query_embeddings=o["query_embeddings"], **common)  # fmt: skip
         else:
-            result = run_audit(loaded, encoder, config, judgments=o["judgments"], teacher=o["teacher"],
-                               teacher_type=o["teacher_type"], **common)  # fmt: skip
+            result = run_audit(loaded, encoder, config, judgments=o["judgments"], **common)
         written = result.write(output_dir)
     if o["as_json"]:
         print_json(result.summary, indent=2)

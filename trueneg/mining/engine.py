@@ -54,9 +54,9 @@ from trueneg.data.dataset import RetrievalData
 from trueneg.io import RowWriter, check_output_path, check_rows_suffix, check_writable, resolve
 from trueneg.mining.config import MiningConfig, ScaleConfig
 from trueneg.mining.result import FORMATS, MiningResult, remove_stale_sidecar, sidecar_path, split_rows
-from trueneg.mining.stages import explain_empty, mine_pool
+from trueneg.mining.stages import estimate_on_pool, explain_empty, mine_pool
 from trueneg.mining.summary import MiningSummary
-from trueneg.pu import FalseNegativeEstimate, estimate_false_negatives
+from trueneg.pu import FalseNegativeEstimate
 from trueneg.pu.detector import DetectorLike
 from trueneg.validation import check_one_of
 
@@ -177,11 +177,11 @@ def plan(
 ) -> Plan:
     """Check a run once, before any work, and build what it needs (see the module docstring).
 
-    ``scale`` or an embeddings file selects the scale path, which takes no teacher for mining, no judges
-    and no judgments, and searches dense embeddings. ``options`` are fields of :class:`~trueneg.mining.MiningConfig`,
-    of :class:`~trueneg.mining.ScaleConfig` (they select the scale path too) and of :class:`Inputs` by name, and the
-    deprecated encoder settings (``backend``, prompts, ``batch_size``). ``depth``: candidates per query
-    (default the mining window's end).
+    ``scale`` or an embeddings file selects the scale path, which takes no judges and no judgments (and a
+    teacher only with the local engine), and searches dense embeddings. ``options`` are fields of
+    :class:`~trueneg.mining.MiningConfig`, of :class:`~trueneg.mining.ScaleConfig` (they select the scale path
+    too) and of :class:`Inputs` by name, and the deprecated encoder settings (``backend``, prompts,
+    ``batch_size``). ``depth``: candidates per query (default the mining window's end).
     """
     settings = pop_encoder_settings(options)
     inputs = dataclasses.replace(inputs or Inputs(), **Inputs.take(options))
@@ -194,7 +194,7 @@ def plan(
     files = (inputs.corpus_embeddings, inputs.query_embeddings)
     if scale is not None or scale_options or any(f is not None for f in files):
         scale = ScaleConfig.build(scale, **scale_options)
-        _check_streamed(cfg, inputs, purpose)
+        _check_streamed(cfg, inputs, purpose, scale)
     if isinstance(output, (str, os.PathLike)):
         read = [*inputs.files(), *source_files(data)]
         output = check_output(output, inputs=read, judgments_file=inputs.judgments_file)
@@ -212,23 +212,26 @@ def plan(
     show = inputs.show_progress
     encoder = encoder_for(model, settings, cache_dir=inputs.cache_dir, show_progress=show, caller=purpose)
     scorer = None
-    if purpose == "audit" and inputs.teacher is not None:  # loaded and tried on one pair before any retrieval
+    if inputs.teacher is not None:  # loaded and tried on one pair before any retrieval; one per run
         from trueneg.mining.teacher import pool_scorer
 
-        batch = getattr(encoder, "batch_size", 32)
+        batch = getattr(encoder, "batch_size", 32)  # chunks of the scale path encode without their own bars
         scorer = pool_scorer(inputs.teacher, data, cfg.teacher_type, batch, cache_dir=inputs.cache_dir,
-                             show_progress=show)  # fmt: skip
+                             show_progress=show and scale is None)  # fmt: skip
     prompt = settings.get("query_prompt") or getattr(encoder, "query_prompt", None)
     return Plan(data, cfg, encoder, inputs, scale, output, purpose, depth or cfg.window[1], prompt, verification,
                 scorer)  # fmt: skip
 
 
-def _check_streamed(cfg: MiningConfig, inputs: Inputs, purpose: Purpose) -> None:
-    if (purpose == "mine" and inputs.teacher is not None) or inputs.judges or inputs.judgments is not None:
+def _check_streamed(cfg: MiningConfig, inputs: Inputs, purpose: Purpose, scale: ScaleConfig) -> None:
+    if inputs.judges or inputs.judgments is not None:
         raise ValueError(
-            "the scale path (embeddings files, index, memory budget, engine) takes no teacher, no judges and no "
-            "judgments: mine in memory for those"
+            "the scale path (embeddings files, index, memory budget, engine) takes no judges and no judgments: "
+            "mine in memory for those"
         )
+    if inputs.teacher is not None and scale.engine == "ray" and purpose == "mine":
+        raise ValueError("a teacher scores the pools in this process: mine with engine='local' (--engine local) "
+                         "when a teacher is given")  # fmt: skip
     if inputs.pool is not None or inputs.fn_estimate is not None:
         raise ValueError("the scale path retrieves its own pools: pool and fn_estimate are for the in-memory path")
     if cfg.retriever != "dense":
@@ -296,8 +299,9 @@ def open_source(run: Plan) -> Iterator[Source]:
 
         shards = _runner(run, "rows") if run.purpose == "mine" else None  # the audit encodes in this process
         fmt = run.output.format if run.output is not None else "flagembedding"
+        teacher = run.teacher_scorer if run.purpose == "mine" else None  # rescoring; the audit's is evidence only
         with open_index(run.data, run.encoder, run.config, run.scale, depth=run.depth, format=fmt, inputs=inputs,
-                        map_shards=shards) as source:  # fmt: skip
+                        map_shards=shards, teacher=teacher) as source:  # fmt: skip
             yield source
         return
     pool = inputs.pool or retrieve_candidates(
@@ -332,21 +336,19 @@ def fit(run: Plan, source: Source) -> Fitted:
     if source.fit_policy == "sample":
         from trueneg.mining.stream import fit_on_sample
 
-        return fit_on_sample(source, cfg, run.scale.fn_sample, inputs.fn_detector) if cfg.detects else Fitted()
+        if not cfg.detects:
+            return Fitted()
+        return fit_on_sample(source, cfg, run.scale.fn_sample, inputs.fn_detector, scorer=run.teacher_scorer)
     if inputs.fn_estimate is not None:
         return Fitted(inputs.fn_estimate)
     if run.verification is not None:
-        # the detector reads the labels as the audit that drew the sample did, so its probabilities are on the
-        # scale the judgments calibrate; then the judged pairs become labels
-        raw = estimate_false_negatives(
-            source.pool, source.data, detector=inputs.fn_detector, estimator=cfg.fn_estimator, seed=cfg.seed,
-            show_progress=inputs.show_progress,
-        )  # fmt: skip
+        # the detector reads the labels (and the teacher) as the audit that drew the sample did, so its
+        # probabilities are on the scale the judgments calibrate; then the judged pairs become labels
+        raw = estimate_on_pool(source.data, source.pool, cfg, inputs.fn_detector, scorer=run.teacher_scorer,
+                               show_progress=inputs.show_progress)  # fmt: skip
         source.data, source.pool, estimate = _judged(source.data, source.pool, raw, run.verification)
         return Fitted(estimate)
     if run.purpose == "audit":
-        from trueneg.mining.stages import estimate_on_pool
-
         return Fitted(estimate_on_pool(source.data, source.pool, cfg, inputs.fn_detector, scorer=run.teacher_scorer,
                                        show_progress=inputs.show_progress))  # fmt: skip
     return Fitted()
@@ -406,7 +408,7 @@ def _runner(run: Plan, wants: Literal["rows", "pools"]) -> Callable[..., Iterato
 
 def _memory_work(run: Plan, source: MemorySource, fitted: Fitted) -> Callable[[int, int], Mined]:
     inputs, mining = run.inputs, run.purpose == "mine"
-    teacher = inputs.teacher if mining else None
+    teacher = run.teacher_scorer if mining else None  # the audit takes the teacher as evidence only
 
     def work(start: int, stop: int) -> Mined:
         result = mine_pool(
@@ -559,7 +561,7 @@ def write_negatives(
 
     In memory (as :func:`~trueneg.mining.mine_negatives`) unless ``scale``, a :class:`~trueneg.mining.ScaleConfig`
     field or an embeddings file is given; then the scale path (as :func:`mine_to_file`), which searches dense
-    embeddings and so needs ``retriever="dense"``, no teacher and no judges. With ``allow_empty=False`` a run
+    embeddings and so needs ``retriever="dense"`` and no judges. With ``allow_empty=False`` a run
     that emits no negative at all raises a ``ValueError`` saying which filter dropped what (and writes
     nothing). The rows are trainer-ready; the extra fields go to the sidecar beside ``output``
     (:func:`~trueneg.mining.result.sidecar_path`) unless ``extra_columns``. ``output`` may be an

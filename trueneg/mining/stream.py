@@ -92,6 +92,7 @@ class ChunkMiner:
     bounds: list[tuple[int, int]] = field(default_factory=list)
     describe: dict[str, Any] = field(default_factory=dict)
     fit_policy: Literal["out-of-fold", "sample"] = "sample"
+    teacher: Any = None  # a mining run's TeacherScorer: rescoring of every chunk (the detector's is in fn_model)
 
     def __getstate__(self) -> dict[str, Any]:
         """The index travels serialized (FAISS objects do not pickle); unpickling rebuilds it."""
@@ -125,8 +126,8 @@ class ChunkMiner:
         """:func:`~trueneg.mining.mine_pool` on ``pool`` with the fixed false-negative model and cutoff."""
         if estimate is None and self.fn_model is not None:
             estimate = self.fn_model.predict(pool, self.fn_model.evidence_)
-        return mine_pool(self.data, pool, self.config, fn_estimate=estimate, fn_cutoff=self.fn_cutoff,
-                         show_progress=False)  # fmt: skip
+        return mine_pool(self.data, pool, self.config, teacher=self.teacher, fn_estimate=estimate,
+                         fn_cutoff=self.fn_cutoff, show_progress=False)  # fmt: skip
 
     def mined(self, start: int, stop: int) -> Mined:
         """The pool of the queries ``start:stop``, the fixed model's estimate on it and what was mined."""
@@ -155,11 +156,13 @@ def open_index(
     format: str,
     inputs: Inputs,
     map_shards: Callable[..., Any] | None = None,
+    teacher: Any = None,
 ) -> Iterator[ChunkMiner]:
     """Steps 1-2 and the chunking of the module docstring: the :class:`ChunkMiner` of ``data``.
 
     Files encoded on the way live until the block ends. ``map_shards(work, bounds, desc=...)`` runs the
     encoding shards (default: in this process). ``encoder`` may be None when both embedding files are given.
+    ``teacher``: a :class:`~trueneg.mining.teacher.TeacherScorer` that rescores every chunk.
     """
     budget = parse_memory(scale.max_memory)
     query_ids = data.mined_query_ids()
@@ -192,7 +195,7 @@ def open_index(
         }
         yield ChunkMiner(
             data, query_ids, query_rows, queries, corpus, width, format, config, threads=_thread_counts(),
-            index=search_index, bounds=bounds, describe=describe,
+            index=search_index, bounds=bounds, describe=describe, teacher=teacher,
         )  # fmt: skip
 
 
@@ -240,8 +243,14 @@ def _embeddings(
     return corpus, queries, rows, encoded
 
 
-def fit_on_sample(miner: ChunkMiner, config: MiningConfig, fn_sample: int, detector: DetectorLike) -> Fitted:
-    """The false-negative model (and the ``max_fn_rate`` cutoff) fit once on a sample of ``fn_sample`` queries."""
+def fit_on_sample(
+    miner: ChunkMiner, config: MiningConfig, fn_sample: int, detector: DetectorLike, scorer: Any = None
+) -> Fitted:
+    """The false-negative model (and the ``max_fn_rate`` cutoff) fit once on a sample of ``fn_sample`` queries.
+
+    ``scorer``: a teacher's :class:`~trueneg.mining.teacher.TeacherScorer`; the model's evidence keeps it, so every
+    chunk it scores gets the ``teacher_*`` signals too.
+    """
     data, query_ids = miner.data, miner.query_ids
     picked = _sample(len(query_ids), fn_sample, config.seed, 2)
     sample = replace(miner, query_ids=[query_ids[i] for i in picked], query_rows=miner.query_rows[picked])
@@ -249,7 +258,8 @@ def fit_on_sample(miner: ChunkMiner, config: MiningConfig, fn_sample: int, detec
     # the lexical signals need a BM25 index over the whole corpus and a pass over it per query: used up to
     # LEXICAL_MAX_DOCS documents (documented in the README); the other signals cost one gather each
     lexical = len(data.doc_ids) <= LEXICAL_MAX_DOCS
-    evidence = Evidence(data, miner.corpus, query_ids, miner.queries, miner.query_rows, lexical=lexical)
+    evidence = Evidence(data, miner.corpus, query_ids, miner.queries, miner.query_rows, lexical=lexical,
+                        teacher=scorer)  # fmt: skip
     model = fit_detector(pool, detector=detector, estimator=config.fn_estimator, seed=config.seed, evidence=evidence)
     cutoff = None
     if config.max_fn_rate is not None:

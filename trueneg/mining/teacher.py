@@ -9,7 +9,6 @@ false-negative filters and the hardness order, and are written out as soft label
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,9 @@ def teacher_scores(
     cache_dir: CacheDir = None,
     show_progress: bool = True,
 ) -> np.ndarray:
-    """Teacher scores of the (query, doc) pairs named by the index arrays."""
+    """Teacher scores of the (query, doc) pairs named by the index arrays (a :class:`TeacherScorer`: its own)."""
+    if isinstance(teacher, TeacherScorer):
+        return teacher.pairs(query_texts, doc_texts, query_index, doc_index)
     kind = teacher_kind(teacher, teacher_type)
     if kind == "bi-encoder":
         encoder = as_encoder(teacher, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
@@ -70,6 +71,49 @@ def teacher_scores(
     return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, -1]
 
 
+class TeacherScorer:
+    """A loaded, tried teacher: ``scorer(pool) -> (Q, K)`` scores of a pool's pairs (NaN for padding), and
+    :meth:`pairs` for any (query, document) pairs. One per run, so the in-memory path, every chunk of the
+    scale path and the rescoring share one loaded model. ``str(scorer)`` is the teacher as the user named it.
+    """
+
+    def __init__(self, teacher: Any, data: Any, teacher_type: str = "auto", batch_size: int = 32,
+                 cache_dir: CacheDir = None, show_progress: bool = True) -> None:  # fmt: skip
+        self.name, self.kind, self.data = str(teacher), teacher_kind(teacher, teacher_type), data
+        self.batch_size, self.cache_dir, self.show_progress = batch_size, cache_dir, show_progress
+        if self.kind == "bi-encoder":
+            teacher = as_encoder(teacher, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
+        elif isinstance(teacher, str):
+            teacher = load_model(teacher, cross_encoder=True)
+        self.model = teacher
+        try:
+            zero = np.zeros(1, dtype=np.int64)
+            probe = teacher_scores(teacher, ["a query"], ["a document"], zero, zero, teacher_type=self.kind,
+                                   batch_size=batch_size, cache_dir=False, show_progress=False)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - any failure of a user's model is reported as one line
+            raise ValueError(f"teacher {self.name}: cannot score a (query, document) pair ({exc})") from None
+        if not np.isfinite(probe).all():
+            raise ValueError(f"teacher {self.name}: scored a (query, document) pair as {probe[0]}")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def pairs(self, query_texts: list[str], doc_texts: list[str], query_index: np.ndarray,
+              doc_index: np.ndarray) -> np.ndarray:  # fmt: skip
+        """Scores of the (query, doc) pairs named by the index arrays (:func:`teacher_scores`)."""
+        return teacher_scores(self.model, query_texts, doc_texts, query_index, doc_index, teacher_type=self.kind,
+                              batch_size=self.batch_size, cache_dir=self.cache_dir,
+                              show_progress=self.show_progress)  # fmt: skip
+
+    def __call__(self, pool: CandidatePool) -> np.ndarray:
+        valid = pool.candidates >= 0
+        q, k = np.nonzero(valid)
+        rows = np.array([self.data.query_index(qid) for qid in pool.query_ids], dtype=np.int64)
+        out = np.full(valid.shape, np.nan)
+        out[q, k] = self.pairs(self.data.query_texts, self.data.doc_texts, rows[q], pool.candidates[q, k])
+        return out
+
+
 def pool_scorer(
     teacher: Any,
     data: Any,
@@ -77,33 +121,12 @@ def pool_scorer(
     batch_size: int = 32,
     cache_dir: CacheDir = None,
     show_progress: bool = True,
-) -> Callable[[CandidatePool], np.ndarray]:
-    """``scorer(pool) -> (Q, K)`` teacher scores of a pool's pairs (NaN for padding): the detector's second opinion.
+) -> TeacherScorer:
+    """The detector's second opinion: a :class:`TeacherScorer` of ``teacher`` on ``data``'s pools.
 
     The teacher is loaded and tried on one pair now, so a model that cannot encode fails before any work.
+    An existing :class:`TeacherScorer` is returned as it is.
     """
-    kind = teacher_kind(teacher, teacher_type)
-    if kind == "bi-encoder":
-        teacher = as_encoder(teacher, batch_size=batch_size, cache_dir=cache_dir, show_progress=show_progress)
-    elif isinstance(teacher, str):
-        teacher = load_model(teacher, cross_encoder=True)
-    try:
-        zero = np.zeros(1, dtype=np.int64)
-        probe = teacher_scores(teacher, ["a query"], ["a document"], zero, zero, teacher_type=kind,
-                               batch_size=batch_size, cache_dir=False, show_progress=False)  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - any failure of a user's model is reported as one line
-        raise ValueError(f"teacher {teacher!s}: cannot score a (query, document) pair ({exc})") from None
-    if not np.isfinite(probe).all():
-        raise ValueError(f"teacher {teacher!s}: scored a (query, document) pair as {probe[0]}")
-
-    def scorer(pool: CandidatePool) -> np.ndarray:
-        valid = pool.candidates >= 0
-        q, k = np.nonzero(valid)
-        rows = np.array([data.query_index(qid) for qid in pool.query_ids], dtype=np.int64)
-        out = np.full(valid.shape, np.nan)
-        out[q, k] = teacher_scores(teacher, data.query_texts, data.doc_texts, rows[q], pool.candidates[q, k],
-                                   teacher_type=kind, batch_size=batch_size, cache_dir=cache_dir,
-                                   show_progress=show_progress)  # fmt: skip
-        return out
-
-    return scorer
+    if isinstance(teacher, TeacherScorer):
+        return teacher
+    return TeacherScorer(teacher, data, teacher_type, batch_size, cache_dir, show_progress)
