@@ -17,7 +17,7 @@ from trueneg.data.synthetic import planted_missing_positives
 from trueneg.mining import mine_negatives
 from trueneg.pu import SIGNALS, Evidence, FalseNegativeDetector, estimate_false_negatives, population
 
-from .conftest import SHARED, HashEncoder
+from .conftest import SHARED, HashEncoder, scifact_slice
 
 CISI = SHARED / "classic" / "cisi"
 runner = CliRunner()
@@ -407,6 +407,41 @@ def test_teacher_signals_are_label_free_and_reach_the_audit(tmp_path: Path) -> N
     )
     assert missing.exit_code == 2 and "no such model folder" in " ".join(missing.output.split())
     assert not (tmp_path / "a").exists()
+
+
+def _teacher_reading_past_its_positions(folder: Path) -> Path:
+    """A real (random, tiny) BERT bi-encoder whose sentence_bert_config promises 512 tokens; it has 64 positions."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from trueneg.candidates.encoders import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(None))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    kinds = ("Transformer", "Pooling")
+    modules = [{"idx": i, "name": str(i), "path": ("", "1_Pooling")[i], "type": f"sentence_transformers.models.{k}"}
+               for i, k in enumerate(kinds)]  # fmt: skip
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 512}))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 16, "pooling_mode_mean_tokens": True})
+    )
+    return folder
+
+
+def test_teacher_with_a_tokenizer_limit_past_its_model_fails_before_any_work(tmp_path: Path, hash_encoder) -> None:
+    """A teacher that scores a short pair but not a long one is refused before retrieval, naming the limit."""
+    data = load_beir(scifact_slice(tmp_path / "sf", n_queries=10, extra_docs=20), split="train")
+    teacher = str(_teacher_reading_past_its_positions(tmp_path / "teacher"))
+    with pytest.raises(ValueError, match=r"cannot score the data's longest query and document .*tokenizer limit"):
+        mine_negatives(data, hash_encoder, teacher=teacher, cache_dir=False, show_progress=False)
+    assert hash_encoder.calls == 0  # nothing retrieved
+    short = replace(data, doc_texts=[t[:100] for t in data.doc_texts])  # within 64 tokens: the same teacher serves
+    assert mine_negatives(short, hash_encoder, teacher=teacher, cache_dir=False, num_negatives=2,
+                          show_progress=False).summary["teacher"] == teacher  # fmt: skip
 
 
 def test_audit_warns_when_every_query_has_one_positive() -> None:

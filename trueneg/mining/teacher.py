@@ -86,14 +86,25 @@ class TeacherScorer:
         elif isinstance(teacher, str):
             teacher = load_model(teacher, cross_encoder=True)
         self.model = teacher
+        self._probe("a (query, document) pair", "a query", "a document")
+        if data is not None and len(data.query_texts) and len(data.doc_texts):
+            query, doc = _longest(data.query_texts), _longest(data.doc_texts)
+            self._probe(
+                f"the data's longest query and document ({len(query)} and {len(doc)} characters), though it scores a "
+                "short pair: a tokenizer limit (max_seq_length, max_length) longer than the model's position "
+                "embeddings fails this way; set one the model reads", query, doc,
+            )  # fmt: skip
+
+    def _probe(self, what: str, query: str, doc: str) -> None:
+        """Score one pair now, so a teacher that cannot fails before any retrieval, with one line naming ``what``."""
+        zero = np.zeros(1, dtype=np.int64)
         try:
-            zero = np.zeros(1, dtype=np.int64)
-            probe = teacher_scores(teacher, ["a query"], ["a document"], zero, zero, teacher_type=self.kind,
-                                   batch_size=batch_size, cache_dir=False, show_progress=False)  # fmt: skip
+            probe = teacher_scores(self.model, [query], [doc], zero, zero, teacher_type=self.kind,
+                                   batch_size=self.batch_size, cache_dir=False, show_progress=False)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - any failure of a user's model is reported as one line
-            raise ValueError(f"teacher {self.name}: cannot score a (query, document) pair ({exc})") from None
+            raise ValueError(f"teacher {self.name}: cannot score {what} ({type(exc).__name__}: {exc})") from None
         if not np.isfinite(probe).all():
-            raise ValueError(f"teacher {self.name}: scored a (query, document) pair as {probe[0]}")
+            raise ValueError(f"teacher {self.name}: scored {what} as {probe[0]}")
 
     def __str__(self) -> str:
         return self.name
@@ -114,6 +125,10 @@ class TeacherScorer:
         return out
 
 
+def _longest(texts: list[str]) -> str:
+    return texts[int(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).argmax())]
+
+
 def pool_scorer(
     teacher: Any,
     data: Any,
@@ -124,7 +139,8 @@ def pool_scorer(
 ) -> TeacherScorer:
     """The detector's second opinion: a :class:`TeacherScorer` of ``teacher`` on ``data``'s pools.
 
-    The teacher is loaded and tried on one pair now, so a model that cannot encode fails before any work.
+    The teacher is loaded and tried now, on a short pair and on the data's longest query and document,
+    so a model that cannot encode, or that reads past its position embeddings, fails before any work.
     An existing :class:`TeacherScorer` is returned as it is.
     """
     if isinstance(teacher, TeacherScorer):
