@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from trueneg.candidates.pool import judged_sets, positive_pairs, retrieve_candidates
 from trueneg.cli import app
 from trueneg.data import RetrievalData, load_beir, sparse_labels
-from trueneg.data.synthetic import planted_missing_positives
 from trueneg.mining import mine_negatives
 from trueneg.pu import SIGNALS, Evidence, FalseNegativeDetector, estimate_false_negatives, population
+from trueneg.pu.synthetic import planted_missing_positives
 
 from .conftest import SHARED, HashEncoder, scifact_slice
 

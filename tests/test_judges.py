@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trueneg.data.synthetic import planted_missing_positives
 from trueneg.mining import mine_negatives
 from trueneg.mining.judges import (
     BiEncoderJudge,
@@ -19,6 +18,7 @@ from trueneg.mining.judges import (
     ProbabilityJudge,
     run_cascade,
 )
+from trueneg.pu.synthetic import planted_missing_positives
 
 from .conftest import HashEncoder
 

@@ -23,7 +23,7 @@ are too low; ``bench/false_negatives_classic.py`` measures the detector on dense
 labels hidden at random (:func:`trueneg.data.sparse_labels`).
 
 Example:
-    >>> from trueneg.data.synthetic import planted_missing_positives
+    >>> from trueneg.pu.synthetic import planted_missing_positives
     >>> data, pool, hidden = planted_missing_positives(seed=0)
     >>> est = FalseNegativeDetector(n_bootstrap=20).fit_estimate(pool, Evidence.from_pool(data, pool))
     >>> est.probability.shape == pool.candidates.shape
