@@ -61,11 +61,14 @@ def run_one(name: str, seed: int, cache, teacher: str, st_models: dict, teacher_
     teacher_q, teacher_d = teacher_vectors(data)
 
     def score(pairs: list[tuple[str, str]]) -> dict:
+        if not pairs:  # a strict target can emit nothing: no hardness to average (and no NaN warning)
+            return {"negatives": 0, "contamination": float("nan"), "hardness_minilm": float("nan"),
+                    "hardness_teacher": float("nan"), "queries_without_negatives": len(wide.query_ids)}  # fmt: skip
         hidden = split.is_hidden([q for q, _ in pairs], [d for _, d in pairs])
         qi = np.array([minilm_row[q] for q, _ in pairs], dtype=int)
         ti = np.array([q_row[q] for q, _ in pairs], dtype=int)
         di = np.array([d_row[d] for _, d in pairs], dtype=int)
-        return {"negatives": len(pairs), "contamination": float(hidden.mean()) if pairs else float("nan"),
+        return {"negatives": len(pairs), "contamination": float(hidden.mean()),
                 "hardness_minilm": float(np.einsum("kd,kd->k", minilm_q[qi], minilm_d[di]).mean()),
                 "hardness_teacher": float(np.einsum("kd,kd->k", teacher_q[ti], teacher_d[di]).mean()),
                 "queries_without_negatives": len(wide.query_ids) - len({q for q, _ in pairs})}  # fmt: skip

@@ -50,6 +50,23 @@ def test_interval_covers_the_truth_over_repeated_draws(informative: bool, budget
     assert abs(np.mean(errors)) < 0.01  # unbiased: the mean error over draws is near zero
 
 
+def test_a_small_stratum_with_rare_missing_positives_still_covers() -> None:
+    """The emitted negatives' case: 20% of 50 draws on a stratum where 3% of pairs are relevant. Most draws find
+    no relevant pair there; the interval must still reach the truth (a t-interval collapsed to [0, 0])."""
+    rng = np.random.default_rng(5)
+    p = rng.beta(0.6, 2.0, 4000)
+    stratum = np.zeros(len(p), dtype=bool)
+    stratum[1000:1300] = True
+    y = np.where(stratum, rng.random(len(p)) < 0.03, rng.random(len(p)) < p).astype(float)
+    truth = y[stratum].mean()
+    hits = []
+    for draw in range(200):
+        d = draw_design(p, 50, seed=draw, focus=[(~stratum, 0.7), (stratum, 0.2)])
+        rate = estimate_total(p, d.index, d.q, y[d.index], stratum, d.count).rate(0.9)
+        hits.append(rate["ci_low"] <= truth <= rate["ci_high"])
+    assert np.mean(hits) >= 0.85, np.mean(hits)
+
+
 def test_a_good_detector_narrows_the_interval() -> None:
     p, y = _planted()
     widths = {}

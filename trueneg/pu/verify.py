@@ -23,8 +23,10 @@ pair:
   as in active statistical inference): the number of missing positives in a subset ``D`` of the
   frame is ``λ Σ_D p + mean_j 1_D(j) (y_j − λ p_j) / q_j`` over the judged draws, unbiased for any
   fixed ``λ``; ``λ ∈ [0, 1]`` is set to the variance-minimizing value (``λ = 0`` is the plain
-  Hansen–Hurwitz estimator, used when the detector is no help). The interval is a t-interval of the
-  stated level. It narrows as the detector improves and is never wrong because the detector is.
+  Hansen–Hurwitz estimator, used when the detector is no help). The interval is Korn and Graubard's
+  for survey proportions: Clopper–Pearson at the estimate's effective sample size, so a stratum whose
+  few draws found no relevant pair still gets an honest upper bound. It narrows as the detector
+  improves and is never wrong because the detector is.
 - **Calibration**: a logistic recalibration ``σ(a + b·logit p)`` of the detector on the judgments
   (the design selects by ``p``, so given ``p`` a judged pair is an unbiased draw) shrunk towards the
   identity, gives probabilities that mean on this data what they say; a design-weighted precision
@@ -178,15 +180,33 @@ class TotalEstimate:
     size: int  # pairs in the subset
     judged: int  # judged draws
     lam: float
+    inside: int = 0  # judged draws that fell in the subset
 
     def rate(self, level: float) -> dict[str, float]:
-        """The subset's false-negative rate with a t-interval of ``level``, clipped to [0, 1]."""
+        """The subset's false-negative rate with a Korn–Graubard interval of ``level``.
+
+        That is the Clopper–Pearson interval of the rate at the estimate's effective sample size
+        ``r(1−r)/se²`` (the judged draws in the subset where that is undefined: no relevant pair judged
+        there, or no spread). A t-interval collapses to a point when a small stratum's draws hold no relevant
+        pair: the emitted negatives' interval (2.9% truly missing on CACM at 25% kept) then covered the truth in
+        28% of 100 draws at 50 judgments; this one in 98% (``bench/verify.py``). With no judged draw in the
+        subset the interval is [0, 1].
+
+        Example:
+            >>> TotalEstimate(total=0.0, se=0.0, size=200, judged=50, lam=0.0, inside=10).rate(0.9)["ci_high"]
+            0.25887
+        """
         if self.size == 0:
             return {"estimated_fn_rate": 0.0, "ci_low": 0.0, "ci_high": 0.0}
-        half = float(stats.t.ppf((1 + level) / 2, max(self.judged - 1, 1))) * self.se
-        clip = lambda v: round(float(min(max(v / self.size, 0.0), 1.0)), 5)  # noqa: E731
-        return {"estimated_fn_rate": clip(self.total), "ci_low": clip(self.total - half),
-                "ci_high": clip(self.total + half)}  # fmt: skip
+        r = min(max(self.total / self.size, 0.0), 1.0)
+        if self.inside == 0:
+            return {"estimated_fn_rate": round(r, 5), "ci_low": 0.0, "ci_high": 1.0}
+        se = self.se / self.size
+        n = r * (1 - r) / se**2 if 0 < r < 1 and 0 < se < np.inf else float(self.inside)
+        x, tail = r * n, (1 - level) / 2
+        low = float(stats.beta.ppf(tail, x, n - x + 1)) if x > 0 else 0.0
+        high = float(stats.beta.ppf(1 - tail, x + 1, n - x)) if x < n else 1.0
+        return {"estimated_fn_rate": round(r, 5), "ci_low": round(low, 5), "ci_high": round(high, 5)}
 
 
 def estimate_total(
@@ -208,7 +228,7 @@ def estimate_total(
     terms = a - lam * b
     total = lam * float(p[subset].sum()) + float(terms.mean())
     se = float(terms.std(ddof=1) / np.sqrt(m)) if m > 1 else float("inf")
-    return TotalEstimate(total, se, int(subset.sum()), m, lam)
+    return TotalEstimate(total, se, int(subset.sum()), m, lam, int(inside.sum()))
 
 
 def sample_rows(
