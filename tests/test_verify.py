@@ -209,3 +209,10 @@ def test_mine_with_judgments_takes_them_as_labels(audited, tmp_path: Path) -> No
     for qid, did in relevant:  # a judged-relevant pair is a positive now, never a negative
         row = mined.get(query_text[qid])
         assert row is None or (texts[did] in row["pos"] and texts[did] not in row["neg"])
+    # with a teacher, the detector whose probabilities the judgments calibrate reads it, as the audit's would
+    from trueneg.mining import mine_negatives
+
+    taught = mine_negatives(load_beir(data), judgments=filled, teacher=HashEncoder(seed=9), max_fn_rate=0.2,
+                            num_negatives=4, range_max=30, show_progress=False)  # fmt: skip
+    assert "teacher_score" in taught.summary["false_negatives"]["detector"]["signals"]
+    assert taught.summary["verification"]["judged"] == 60
