@@ -290,9 +290,9 @@ def test_streamed_audit_chunks_add_up(synthetic, tmp_path: Path) -> None:
 def test_teacher_on_the_scale_path_is_evidence_and_rescoring(tmp_path: Path) -> None:
     """A teacher streams like everything else: its signals reach every chunk, and its rescoring of each chunk
     equals the in-memory rescoring of the whole pool (same exact search, no detector)."""
-    data = load_beir(scifact_slice(tmp_path / "sf", n_queries=60, extra_docs=300), split="train")
+    data = load_beir(scifact_slice(tmp_path / "sf", n_queries=36, extra_docs=150), split="train")
     teacher = HashEncoder(seed=9)
-    kw = dict(depth=30, num_negatives=3, index="exact", fn_sample=40, cache_dir=False, show_progress=False)
+    kw = dict(depth=30, num_negatives=3, index="exact", fn_sample=30, cache_dir=False, show_progress=False)
     plain = audit_at_scale(data, HashEncoder(), **kw).summary
     taught = audit_at_scale(data, HashEncoder(), teacher=teacher, **kw).summary
     assert plain["teacher"] is None and taught["teacher"] == str(teacher)
