@@ -187,6 +187,20 @@ def test_bad_judgment_files_are_refused_and_nothing_written(audited, tmp_path: P
     assert not target.exists()
 
 
+def test_mine_refuses_judgments_from_another_run(audited, tmp_path: Path) -> None:
+    """mine rebuilds the audit's frame (at the depth the rows record): a sample of another seed is refused."""
+    data, _, rows = audited
+    assert {r["depth"] for r in rows} == {40}
+    filled = _fill(rows, tmp_path / "filled.jsonl")
+    out = tmp_path / "neg.jsonl"
+    result = runner.invoke(app, ["mine", str(data), "-o", str(out), "--judgments", str(filled), "--seed", "7", "-q"])
+    assert result.exit_code == 2 and "was not drawn from this data, model and seed" in " ".join(result.output.split())
+    assert not out.exists()
+    deeper = _fill([{**r, "depth": 60} for r in rows], tmp_path / "deeper.jsonl")  # the frame of another depth
+    result = runner.invoke(app, ["mine", str(data), "-o", str(out), "--judgments", str(deeper), "-q"])
+    assert result.exit_code == 2 and "deeper.jsonl" in result.output and not out.exists()
+
+
 def test_mine_with_judgments_takes_them_as_labels(audited, tmp_path: Path) -> None:
     data, _, rows = audited
     filled = _fill(rows, tmp_path / "filled.jsonl")

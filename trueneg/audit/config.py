@@ -18,6 +18,7 @@ from trueneg.candidates.pool import RETRIEVERS
 from trueneg.config import Config
 from trueneg.mining.config import MiningConfig
 from trueneg.pu import ESTIMATORS
+from trueneg.pu.verify import FRAME_DEPTH
 from trueneg.validation import check_range
 
 
@@ -53,7 +54,7 @@ class AuditConfig(Config):
         "level": {"low": 0.0, "high": 1.0, "low_open": True, "high_open": True},
     }
 
-    depth: int = 100
+    depth: int = FRAME_DEPTH
     top_k: int = 10
     estimator: Literal["roc", "tice", "elkan-noto", "km2"] = "roc"
     n_suspects: int = 100

@@ -219,6 +219,8 @@ def plan(
         scorer = pool_scorer(inputs.teacher, data, cfg.teacher_type, batch, cache_dir=inputs.cache_dir,
                              show_progress=show and scale is None)  # fmt: skip
     prompt = settings.get("query_prompt") or getattr(encoder, "query_prompt", None)
+    if verification is not None:  # the pool reaches the audit's depth, so the sample's frame can be rebuilt
+        depth = depth or max(cfg.window[1], verification["_judgments"].depth)
     return Plan(data, cfg, encoder, inputs, scale, output, purpose, depth or cfg.window[1], prompt, verification,
                 scorer)  # fmt: skip
 
@@ -346,12 +348,22 @@ def fit(run: Plan, source: Source) -> Fitted:
         # probabilities are on the scale the judgments calibrate; then the judged pairs become labels
         raw = estimate_on_pool(source.data, source.pool, cfg, inputs.fn_detector, scorer=run.teacher_scorer,
                                show_progress=inputs.show_progress)  # fmt: skip
+        _check_sample(source, raw, run.verification, cfg.seed)  # a file from another dataset, model or seed stops
         source.data, source.pool, estimate = _judged(source.data, source.pool, raw, run.verification)
         return Fitted(estimate)
     if run.purpose == "audit":
         return Fitted(estimate_on_pool(source.data, source.pool, cfg, inputs.fn_detector, scorer=run.teacher_scorer,
                                        show_progress=inputs.show_progress))  # fmt: skip
     return Fitted()
+
+
+def _check_sample(source: MemorySource, raw: FalseNegativeEstimate, info: dict[str, Any], seed: int) -> None:
+    """Rebuild the audit's frame from the labels as it saw them: the judged rows must be a sample of it, so the
+    calibration is fit on the probabilities this run filters by (else a ``DataError`` names the file)."""
+    from trueneg.pu.verify import frame_of, match
+
+    judged = info["_judgments"]
+    match(judged, frame_of(source.data, source.pool, raw, judged.depth), seed)
 
 
 def _judged(

@@ -68,6 +68,7 @@ from trueneg.validation import check_range
 UNIFORM_SHARE = 1.0  # of a stratum's draws spread uniformly over it (the rest would follow the detector's uncertainty)
 TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives
 MIN_JUDGED = 30  # judged pairs below which no interval is given
+FRAME_DEPTH = 100  # the audit's default depth (AuditConfig.depth), and the frame's of files that do not record it
 DEFAULT_LEVEL = 0.9
 
 
@@ -82,6 +83,7 @@ class Frame:
     probability: np.ndarray
     rank: np.ndarray  # rank among the query's unlabeled-or-negative candidates (0 = hardest)
     sample_key: str  # a digest of the frame (data, pool and detector), for files from another run
+    depth: int = FRAME_DEPTH  # the audit's depth: mining with the judgments rebuilds the frame at it
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -109,7 +111,7 @@ def frame_of(data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimat
     digest.update("\x1f".join(query_ids).encode())
     digest.update("\x1e".join(doc_ids).encode())
     digest.update(np.round(p, 6).tobytes())
-    return Frame(rows, cols, query_ids, doc_ids, p, rank[rows, cols], digest.hexdigest())
+    return Frame(rows, cols, query_ids, doc_ids, p, rank[rows, cols], digest.hexdigest(), depth)
 
 
 @dataclass
@@ -257,6 +259,7 @@ def sample_rows(
             "draws": count,
             "rank": int(frame.rank[position]) + 1,
             "sample_id": sample_id,
+            "depth": frame.depth,
             "judgment": None,
             "judge": None,
         })  # fmt: skip
@@ -276,6 +279,7 @@ class Judgments:
     y: np.ndarray  # 0/1 of the judged rows
     sample_id: str
     rows: int  # rows in the file, judged or not
+    depth: int = FRAME_DEPTH  # the depth of the audit that drew the sample (files before it was written: 100)
 
     @property
     def judged(self) -> int:
@@ -301,6 +305,7 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
         raise DataError(f"{path}: no such judgments file")
     keep: dict[str, list[Any]] = {k: [] for k in ("query_id", "doc_id", "probability", "q", "count", "y")}
     sample_ids: set[str] = set()
+    depths: set[int] = set()
     seen: dict[tuple[str, str], int] = {}
     rows = 0
     for number, record in read_table(path):
@@ -321,6 +326,11 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
             ) from None
         if not (0 < q <= 1) or draws < 1:
             raise DataError(f"{path}:{number}: field 'inclusion_probability' must be in (0, 1] and 'draws' >= 1")
+        depth = record.get("depth")
+        if depth not in (None, ""):
+            if not str(depth).isdigit() or int(depth) < 1:
+                raise DataError(f"{path}:{number}: field 'depth' must be a positive integer, got {depth!r}")
+            depths.add(int(depth))
         value = _judgment(path, number, record.get("judgment"))
         if value is None:
             continue
@@ -331,8 +341,11 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
                         "judge one verify.jsonl at a time")  # fmt: skip
     if not sample_ids:
         raise DataError(f"{path}: no rows")
+    if len(depths) > 1:
+        raise DataError(f"{path}: rows of {len(depths)} different depths ({', '.join(map(str, sorted(depths)))})")
     return Judgments(path, keep["query_id"], keep["doc_id"], np.array(keep["probability"]), np.array(keep["q"]),
-                     np.array(keep["count"], dtype=np.int64), np.array(keep["y"]), sample_ids.pop(), rows)  # fmt: skip
+                     np.array(keep["count"], dtype=np.int64), np.array(keep["y"]), sample_ids.pop(), rows,
+                     depths.pop() if depths else FRAME_DEPTH)  # fmt: skip
 
 
 def match(judgments: Judgments, frame: Frame, seed: int) -> np.ndarray:
