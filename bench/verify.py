@@ -130,8 +130,9 @@ def calibrated_mining(train, hidden, pool, frame, truth, focus, encoder, quick: 
     with tempfile.TemporaryDirectory() as tmp:
         for draw in range(MINING_DRAWS if not quick else 3):
             rows = sample_rows(train, pool, frame, 200, seed=draw, focus=focus)
-            for row in rows:
+            for row in rows:  # each draw stands for another user's sample of the seed-0 audit that mining matches
                 row["judgment"] = int(row["doc_id"] in hidden.get(row["query_id"], ()))
+                row["sample_id"] = f"{frame.sample_key}-0-200"
             path = Path(tmp) / f"verify-{draw}.jsonl"
             write_rows(path, rows)
             judged_hidden = {(r["query_id"], r["doc_id"]) for r in rows if r["judgment"]}
