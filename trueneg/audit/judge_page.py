@@ -211,12 +211,24 @@ function show() {
 async function load() {
   state = await (await fetch("/state")).json(); at = state.first_unjudged; show();
 }
-async function judge(value) {
+let saving = Promise.resolve();  // saves run one after another, in key order
+function judge(value) {
+  // the row is taken and the page moves on at the key press, not when the save returns: a second key
+  // pressed while a save is in flight judges the next row (it re-judged this one and skipped the next)
   if (at >= state.rows.length) return;
-  const res = await fetch("/judge", {method: "POST", headers: {"Content-Type": "application/json"},
-                                     body: JSON.stringify({index: at, judgment: value})});
-  if (!res.ok) { alert((await res.json()).error); return; }
-  state = await res.json(); at = Math.min(at + 1, state.rows.length); show();
+  const index = at;
+  state.rows[index].judgment = value;
+  at = Math.min(at + 1, state.rows.length); show();
+  saving = saving.then(async () => {
+    const res = await fetch("/judge", {method: "POST", headers: {"Content-Type": "application/json"},
+                                       body: JSON.stringify({index: index, judgment: value})});
+    if (!res.ok) { alert((await res.json()).error); return; }
+    const saved = await res.json();
+    saved.rows.forEach((r, i) => {  // judgments still on their way keep showing
+      if (state.rows[i].judgment !== null && r.judgment === null) r.judgment = state.rows[i].judgment;
+    });
+    state = saved; show();
+  });
 }
 document.addEventListener("keydown", (ev) => {
   const k = ev.key;

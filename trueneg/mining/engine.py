@@ -212,7 +212,7 @@ def plan(
     show = inputs.show_progress
     encoder = encoder_for(model, settings, cache_dir=inputs.cache_dir, show_progress=show, caller=purpose)
     scorer = None
-    if inputs.teacher is not None:  # loaded and tried on one pair before any retrieval; one per run
+    if inputs.teacher is not None:  # loaded and tried before any retrieval (TeacherScorer); one per run
         from trueneg.mining.teacher import pool_scorer
 
         batch = getattr(encoder, "batch_size", 32)  # chunks of the scale path encode without their own bars
