@@ -205,10 +205,21 @@ class TotalEstimate:
             return {"estimated_fn_rate": round(r, 5), "ci_low": 0.0, "ci_high": 1.0}
         se = self.se / self.size
         n = r * (1 - r) / se**2 if 0 < r < 1 and 0 < se < np.inf else float(self.inside)
-        x, tail = r * n, (1 - level) / 2
-        low = float(stats.beta.ppf(tail, x, n - x + 1)) if x > 0 else 0.0
-        high = float(stats.beta.ppf(1 - tail, x + 1, n - x)) if x < n else 1.0
-        return {"estimated_fn_rate": round(r, 5), "ci_low": round(low, 5), "ci_high": round(high, 5)}
+        low, high = exact_bounds(r * n, n, level)
+        return {"estimated_fn_rate": round(r, 5), "ci_low": round(float(low), 5), "ci_high": round(float(high), 5)}
+
+
+def exact_bounds(hits: np.ndarray | float, n: np.ndarray | float, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper–Pearson bounds of a proportion, two-sided ``level``, at (effective, so fractional) ``hits`` of ``n``.
+
+    Example:
+        >>> [round(float(b), 4) for b in exact_bounds(10.0, 10.0, 0.8)]  # one-sided 90%: 10 of 10 is not yet 0.8
+        [0.7943, 1.0]
+    """
+    hits, n, tail = np.asarray(hits, dtype=float), np.asarray(n, dtype=float), (1 - level) / 2
+    low = np.where(hits > 0, stats.beta.ppf(tail, np.maximum(hits, 1e-9), n - hits + 1), 0.0)
+    high = np.where(hits < n, stats.beta.ppf(1 - tail, hits + 1, np.maximum(n - hits, 1e-9)), 1.0)
+    return low, high
 
 
 def estimate_total(
@@ -462,7 +473,7 @@ def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int 
     precision = np.cumsum(w * y) / np.cumsum(w)
     effective = np.cumsum(w) ** 2 / np.cumsum(w**2)
     hits = precision * effective
-    low = np.where(hits > 0, stats.beta.ppf(0.1, np.maximum(hits, 1e-9), effective - hits + 1), 0.0)
+    low = exact_bounds(hits, effective, 0.8)[0]  # the one-sided 90% lower bound
     ok = (np.arange(1, len(p) + 1) >= min_pairs) & (low >= target)
     ok &= np.r_[p[1:] != p[:-1], True]  # a threshold must not split tied probabilities
     if not ok.any():
