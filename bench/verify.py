@@ -9,18 +9,19 @@ everything else 0).
 For each budget (50, 100, 200, 400 judgments) and each of 100 seeded draws:
 
 - the design of :mod:`trueneg.pu.verify` (70% of the draws on the top-k candidates, 20% on the
-  emitted negatives, 10% over the pool, uniform within each) and the difference
+  emitted negatives, 10% on the rest of the pool, systematic within each by query and probability) and the difference
   estimator give the top-10 false-negative rate with a 90% interval: coverage of the truth, absolute
   error, width; and, from the same draws, the emitted negatives' rate (the assessed mining
   configuration's, ``audit.json["verified"]["mining"]``) with its interval's coverage and width;
-- a uniform random sample of the same budget from the top-10 candidates (sample mean, t-interval)
-  is the reference for the width: what the detector earns;
+- a uniform random sample of the same budget from the top-10 candidates, without replacement (sample mean,
+  t-interval with the finite-population correction), is the reference for the width: what the design and the
+  detector earn;
 - at 200 judgments (5 seeded samples), mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
   labels, probabilities recalibrated on the sample) with ``--max-fn-rate 0.05``: the realized
   false-negative rate of the emitted negatives against the truth, beside the same without judgments;
   and with ``--fn-action relabel``: the realized precision of the relabeled pairs (or nothing relabeled).
 
-Run: ``python bench/verify.py`` (about 15 minutes on 2 cores; embeddings cached after the first run).
+Run: ``python bench/verify.py`` (about 8 minutes on 2 cores with the embeddings cached; they are after the first run).
 """
 
 from __future__ import annotations
@@ -80,15 +81,17 @@ def simulate(name: str, keep: float, encoder, quick: bool) -> dict:
     for n in BUDGETS if not quick else (50, 200):
         ours, uniform, emitted = [], [], []
         for draw in range(DRAWS if not quick else 5):
-            d = draw_design(frame.probability, n, seed=draw, focus=focus)
-            e = estimate_total(frame.probability, d.index, d.q, truth[d.index], top, d.count).rate(LEVEL)
+            d = draw_design(frame.probability, n, seed=draw, focus=focus, groups=frame.rows)
+            e = estimate_total(frame.probability, d, truth[d.index], top).rate(LEVEL)
             ours.append((e["estimated_fn_rate"], e["ci_low"], e["ci_high"]))
             if true_emitted is not None:
-                e = estimate_total(frame.probability, d.index, d.q, truth[d.index], in_emitted, d.count).rate(LEVEL)
+                e = estimate_total(frame.probability, d, truth[d.index], in_emitted).rate(LEVEL)
                 emitted.append((e["estimated_fn_rate"], e["ci_low"], e["ci_high"]))
             rng = np.random.default_rng(10_000 + draw)
             picked = rng.choice(np.flatnonzero(top), size=min(n, int(top.sum())), replace=False)
-            mean, half = truth[picked].mean(), t90(len(picked)) * truth[picked].std(ddof=1) / np.sqrt(len(picked))
+            fpc = np.sqrt(1 - len(picked) / top.sum())  # without replacement, as the design draws
+            mean = truth[picked].mean()
+            half = t90(len(picked)) * truth[picked].std(ddof=1) / np.sqrt(len(picked)) * fpc
             uniform.append((mean, max(mean - half, 0), min(mean + half, 1)))
         budgets[n] = {
             "coverage": statistics.fmean(low <= true_rate <= high for _, low, high in ours),

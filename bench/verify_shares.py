@@ -1,14 +1,16 @@
-"""Verification design shares (issue 24): what moving draws from the emitted negatives to the top-k buys and costs.
+"""Verification design (issue 24): what the shares and the order within strata buy and cost.
 
     python bench/verify_shares.py
 
 The setting of ``bench/verify.py`` (CISI, CACM, NPL; keep 25% and keep 1; split seed 0; MiniLM,
 depth 100; 200 judgments; 100 seeded draws per variant; the judge simulated from the dense qrels).
 Each variant of :func:`trueneg.pu.verify.draw_design` gives the share of the draws on the top-10
-candidates, on the emitted negatives outside the top-10, and the uniform share within each subset
-(the rest of the draws is uniform over the frame). Reported: for the top-10 rate, coverage of the
-90% interval, mean absolute error (points) and width ÷ a uniform sample of the top-10 of the same
-budget; for the emitted negatives' rate, coverage and mean width. The shipped design is D.
+candidates, on the emitted negatives outside the top-10 (the rest of the draws goes to the rest of the
+frame), and the order the systematic draw follows within a stratum: by query then probability (shipped),
+by probability only, or random (simple random sampling without replacement). Reported: for the top-10
+rate, coverage of the 90% interval, mean absolute error (points) and width ÷ a uniform sample of the
+top-10 of the same budget (without replacement, t-interval with the finite-population correction); for
+the emitted negatives' rate, coverage and mean width.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from trueneg.pu.verify import draw_design, estimate_total
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 VARIANTS = {
-    "A 0.7/0.2/0.1 u.5 (the earlier default)": (0.7, 0.2, 0.5),
-    "B 0.85/0.1/0.05 u.5": (0.85, 0.1, 0.5),
-    "C 0.9/0.05/0.05 u.5": (0.9, 0.05, 0.5),
-    "D 0.7/0.2/0.1 u1 (shipped: uniform within strata)": (0.7, 0.2, 1.0),
-    "E 0.85/0.1/0.05 u.25": (0.85, 0.1, 0.25),
+    "0.7/0.2/0.1 by query, p (shipped)": (0.7, 0.2, "query"),
+    "0.7/0.2/0.1 by p": (0.7, 0.2, "p"),
+    "0.7/0.2/0.1 random order": (0.7, 0.2, "random"),
+    "0.85/0.1/0.05 by query, p": (0.85, 0.1, "query"),
+    "0.9/0.05/0.05 by query, p": (0.9, 0.05, "query"),
 }
 N, DRAWS = 200, 100
 
@@ -46,14 +48,17 @@ def main() -> None:
             uniform = []
             for draw in range(DRAWS):
                 picked = np.random.default_rng(10_000 + draw).choice(np.flatnonzero(top), size=N, replace=False)
-                uniform.append(2 * stats.t.ppf(0.95, N - 1) * truth[picked].std(ddof=1) / np.sqrt(N))
-            for variant, (top_share, emitted_share, u) in VARIANTS.items():
+                fpc = np.sqrt(1 - N / top.sum())
+                uniform.append(2 * stats.t.ppf(0.95, N - 1) * truth[picked].std(ddof=1) / np.sqrt(N) * fpc)
+            for variant, (top_share, emitted_share, order) in VARIANTS.items():
+                p = frame.probability if order != "random" else np.zeros(len(frame))  # the order only: the same p below
+                groups = frame.rows if order == "query" else None
                 got: dict[str, list] = {"top": [], "emitted": []}
                 for draw in range(DRAWS):
                     focus = [(top, top_share), (em & ~top, emitted_share)]
-                    d = draw_design(frame.probability, N, seed=draw, focus=focus, uniform_share=u)
+                    d = draw_design(p, N, seed=draw, focus=focus, groups=groups)
                     for key, subset in (("top", top), ("emitted", em)):
-                        e = estimate_total(frame.probability, d.index, d.q, truth[d.index], subset, d.count).rate(0.9)
+                        e = estimate_total(frame.probability, d, truth[d.index], subset).rate(0.9)
                         got[key].append((e["estimated_fn_rate"], e["ci_low"], e["ci_high"]))
                 cover = {k: statistics.fmean(lo <= rates[k] <= hi for _, lo, hi in v) for k, v in got.items()}
                 width = {k: statistics.fmean(hi - lo for _, lo, hi in v) for k, v in got.items()}

@@ -23,7 +23,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def _sample(path: Path, n: int = 40) -> Path:
     rows = [{"query_id": f"q{i % 7}", "doc_id": f"d{i}", "query": f"query {i % 7}", "document": f"candidate text {i}",
              "positives": [f"known positive of {i % 7}"], "probability": (i % 10) / 10, "inclusion_probability": 0.01,
-             "draws": 1, "rank": i % 10 + 1, "sample_id": "abc-0-40", "judgment": None, "judge": None}
+             "stratum": 0, "stratum_size": 4000, "position": i, "rank": i % 10 + 1, "sample_id": "abc-0-40",
+             "judgment": None, "judge": None}
             for i in range(n)]  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -27,7 +27,7 @@ from trueneg.data.dataset import DataError
 from trueneg.data.readers import read_jsonl
 from trueneg.io import write_rows
 
-REQUIRED = ("query_id", "doc_id", "query", "document", "inclusion_probability", "draws", "judgment")
+REQUIRED = ("query_id", "doc_id", "query", "document", "inclusion_probability", "judgment")
 MIN_FOR_ESTIMATE = 30
 
 
@@ -54,7 +54,7 @@ def running_estimate(rows: list[dict[str, Any]]) -> float | None:
     judged = [r for r in rows if r.get("judgment") in (0, 1)]
     if len(judged) < MIN_FOR_ESTIMATE:
         return None
-    weight = np.array([r["draws"] / r["inclusion_probability"] for r in judged])
+    weight = np.array([1 / r["inclusion_probability"] for r in judged])
     y = np.array([r["judgment"] for r in judged], dtype=float)
     return float((weight * y).sum() / weight.sum())
 

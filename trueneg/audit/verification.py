@@ -23,6 +23,7 @@ from trueneg.pu.verify import (
     match,
     read_judgments,
     sample_rows,
+    strata_of,
     verified_block,
 )
 
@@ -46,8 +47,8 @@ def verify_audit(
     frame = frame_of(data, pool, est, config.depth)
     top, in_emitted = frame.rank < config.top_k, frame.mask(emitted)
     rows = None
+    focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]
     if config.verify:
-        focus = [(top, TOP_SHARE), (in_emitted & ~top, EMITTED_SHARE)]
         rows = sample_rows(data, pool, frame, config.verify, config.seed, focus=focus)
         summary["verification"] = {"rows": len(rows), "sample_id": rows[0]["sample_id"], "file": "verify.jsonl",
                                    "frame_pairs": len(frame)}  # fmt: skip
@@ -55,8 +56,8 @@ def verify_audit(
         return rows
     read = read_judgments(judgments)
     check_enough(read)
-    positions = match(read, frame, config.seed)
-    block = verified_block(read, frame, positions, {"top_k": top, "pool": np.ones(len(frame), bool),
+    draws = read.draws(match(read, frame, config.seed), strata_of(len(frame), focus))
+    block = verified_block(read, frame, draws, {"top_k": top, "pool": np.ones(len(frame), bool),
                                                     "mining": in_emitted}, config.level)  # fmt: skip
     n_emitted = int(emitted.sum())
     mining = block.pop("mining")
@@ -77,7 +78,7 @@ def verify_audit(
         | {"mining": {k: summary["mining"][k] for k in ("estimated_fn_rate", "ci_low", "ci_high")},
            "assumption": summary["assumption"]},
         "file": block["file"],
-        "estimator": "difference estimator under the with-replacement design (trueneg.audit.verify)",
+        "estimator": "difference estimator under the stratified one-per-block design (trueneg.pu.verify)",
     }  # fmt: skip
     return rows
 

@@ -7,34 +7,39 @@ pair:
 
 - **The frame** is every unlabeled candidate of the audit's pool (not a labeled positive, not a
   judged negative, within the audit's depth), with the detector's probability ``p``.
-- **The design** draws pairs with replacement, stratified by what the estimates are about: 70% of
-  the draws go to each query's top-k unlabeled candidates, 20% to the negatives the assessed mining
-  configuration emits (outside the top-k), and 10% uniformly over the whole frame (the pool-wide
-  count), so every pair can be drawn. Within each stratum the draws are uniform: a pair's probability
-  does not depend on the detector, so the estimate and its interval stay valid however wrong the
-  detector is, and the detector enters only through the estimator below. (Weighting the draws by the
-  detector's uncertainty ``√(p(1−p))``, ``uniform_share < 1``, was the earlier default; at 200
-  judgments on CISI, CACM and NPL it gave wider top-k intervals and larger errors with one positive
-  per query, where the detector is miscalibrated, and about the same widths at 25% kept:
-  ``bench/verify_shares.py``.)
-  Drawing stops once ``n`` distinct pairs are drawn; a pair drawn twice is judged once and counted
-  twice.
-- **The estimator** (a difference / prediction-powered estimator under a with-replacement design,
-  as in active statistical inference): the number of missing positives in a subset ``D`` of the
-  frame is ``λ Σ_D p + mean_j 1_D(j) (y_j − λ p_j) / q_j`` over the judged draws, unbiased for any
-  fixed ``λ``; ``λ ∈ [0, 1]`` is set to the variance-minimizing value (``λ = 0`` is the plain
-  Hansen–Hurwitz estimator, used when the detector is no help). The interval is Korn and Graubard's
-  for survey proportions: Clopper–Pearson at the estimate's effective sample size, so a stratum whose
-  few draws found no relevant pair still gets an honest upper bound. It narrows as the detector
-  improves and is never wrong because the detector is.
+- **The design** is stratified by what the estimates are about, without replacement: 70% of the
+  draws go to each query's top-k unlabeled candidates, 20% to the negatives the assessed mining
+  configuration emits (outside the top-k), and 10% to the rest of the frame (the pool-wide count),
+  at least one (two where the budget allows) to every stratum, so every pair can be drawn. Within a
+  stratum the pairs are sorted by query (in a shuffled order) and then by ``p``, cut into ``n_h``
+  blocks of ``N_h/n_h`` consecutive pairs, and one pair is drawn from each block. A pair's inclusion
+  probability is one over its block's size, whatever the detector says, so the estimate stays valid
+  however wrong the detector is; what the sort buys is spread: the draws cover the queries evenly (a
+  quarter to two fifths of the variance of a top-10 judgment lies between queries on CISI, CACM and
+  NPL) and the detector's range. The file lists the drawn pairs in a random order, so a partly judged
+  file is a random part of the sample. (The design drawn with replacement before had mean errors at
+  200 judgments of 2.5–3.0 points, against 2.0–2.5 now: ``bench/results/verify_shares.md``.)
+- **The estimator** (a difference / prediction-powered estimator, as in active statistical
+  inference): the number of missing positives in a subset ``D`` of the frame is
+  ``λ Σ_D p + Σ_h (N_h/m_h) Σ_{judged in h} u 1_D (y − λ p)`` (``u``: inverse inclusion probabilities
+  scaled to mean 1 in the stratum), unbiased for any fixed ``λ``; ``λ ∈ [0, 1]``
+  is set to the variance-minimizing value (``λ = 0`` is the plain stratified estimator, used when the
+  detector is no help). Its variance, ``Σ_h N_h² (1 − m_h/N_h) s²_h / m_h``, has the finite-population
+  correction, and ``s²_h`` is the successive-difference (collapsed-strata) estimator of a one-per-block
+  design (half the mean squared difference of neighbouring judged pairs in the design's order; Wolter, *Introduction to
+  Variance Estimation*). The interval is Korn and Graubard's for survey proportions: Clopper–Pearson
+  at the estimate's effective sample size, so a stratum whose few draws found no relevant pair still
+  gets an honest upper bound. It narrows as the detector improves and is never wrong because the
+  detector is.
 - **Calibration**: a logistic recalibration ``σ(a + b·logit p)`` of the detector on the judgments
-  (the design selects by ``p``, so given ``p`` a judged pair is an unbiased draw) shrunk towards the
+  (the design selects by stratum and, within one, by ``p``'s order only, so given ``p`` a judged pair is
+  close to an unbiased draw) shrunk towards the
   identity, gives probabilities that mean on this data what they say; a design-weighted precision
   per threshold, with its lower bound, gives the relabel threshold.
 
 ``ppi-python`` implements prediction-powered inference for a uniformly sampled labeled set; the
-design here is stratified with unequal shares and draws with replacement, so the estimator (a few lines of sums) is
-written here rather than forced into that library's iid setting.
+design here is stratified with unequal shares and one draw per block, so the estimator (a few lines of
+sums) is written here rather than forced into that library's iid setting.
 
 Example:
     >>> import numpy as np
@@ -42,7 +47,7 @@ Example:
     >>> p = rng.uniform(0, 1, 5000)
     >>> truth = rng.uniform(0, 1, 5000) < p
     >>> draws = draw_design(p, 200, seed=0)
-    >>> est = estimate_total(p, draws.index, draws.q, truth[draws.index].astype(float), np.ones(5000, bool))
+    >>> est = estimate_total(p, draws, truth[draws.index].astype(float), np.ones(5000, bool))
     >>> bool(abs(est.total - truth.sum()) < 3 * est.se)
     True
 """
@@ -65,8 +70,7 @@ from trueneg.data.readers import read_table
 from trueneg.pu.detector import FalseNegativeEstimate
 from trueneg.validation import check_range
 
-UNIFORM_SHARE = 1.0  # of a stratum's draws spread uniformly over it (the rest would follow the detector's uncertainty)
-TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives
+TOP_SHARE, EMITTED_SHARE = 0.7, 0.2  # of the draws on the top-k candidates and on the emitted negatives (rest: 0.1)
 MIN_JUDGED = 30  # judged pairs below which no interval is given
 FRAME_DEPTH = 100  # the audit's default depth (AuditConfig.depth), and the frame's of files that do not record it
 DEFAULT_LEVEL = 0.9
@@ -116,33 +120,43 @@ def frame_of(data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimat
 
 @dataclass
 class Draws:
-    """A with-replacement sample: the distinct frame positions drawn, how often, and their draw probability."""
+    """A stratified sample, one pair per block of each stratum's sorted order: the frame positions drawn, each one's
+    place in that order (the variance estimator pairs neighbours in it) and inclusion probability, and the stratum
+    of every frame pair."""
 
-    index: np.ndarray  # distinct frame positions, in the order first drawn
-    count: np.ndarray  # draws of each
-    q: np.ndarray  # the per-draw probability of each
+    index: np.ndarray  # frame positions, in a random order (the file's: a partly judged file is a random part)
+    position: np.ndarray  # place of each in its stratum's sorted order
+    q: np.ndarray  # inclusion probability of each: 1 / the size of its block
+    strata: np.ndarray  # stratum of every frame pair (0, 1, ... in the order of ``focus``; the last: the rest)
+
+    @property
+    def stratum(self) -> np.ndarray:
+        return self.strata[self.index]
 
 
-def design_probabilities(
-    p: np.ndarray, focus: Sequence[tuple[np.ndarray, float]] = (), uniform_share: float = UNIFORM_SHARE
-) -> np.ndarray:
-    """The per-draw probabilities of the design (module docstring); they sum to 1.
+def strata_of(pairs: int, focus: Sequence[tuple[np.ndarray, float]] = ()) -> np.ndarray:
+    """The stratum of each of ``pairs`` frame pairs: the first ``focus`` mask holding it, else the rest (last)."""
+    stratum = np.full(pairs, len(focus), dtype=np.int64)
+    for h, (mask, _) in reversed(list(enumerate(focus))):  # earlier masks win where they overlap
+        stratum[mask] = h
+    return stratum
 
-    ``focus``: (frame mask, share of the draws) per subset the estimates are about (the top-k
-    candidates, the emitted negatives); within each, a ``uniform_share`` of the draws is uniform and
-    the rest follows the detector's uncertainty ``√(p(1−p))`` (none by default). What the shares
-    leave is spread uniformly over the whole frame, so every pair can be drawn.
-    """
-    p = np.clip(p, 0, 1)
-    spread = np.sqrt(p * (1 - p)) + 1e-3
-    out = np.zeros(len(p))
-    left = 1.0
-    for mask, share in focus:
-        if not mask.any():
-            continue
-        out += share * np.where(mask, (1 - uniform_share) * spread / spread[mask].sum() + uniform_share / mask.sum(), 0)
-        left -= share
-    return out + left / len(p)
+
+def _allocate(sizes: np.ndarray, shares: np.ndarray, n: int) -> np.ndarray:
+    """Draws per stratum: ``n`` split by ``shares`` (what a stratum too small for its share leaves goes to the others
+    by their shares), at most a stratum's size, at least one draw (two where the budget allows) in every non-empty
+    stratum, so every pair can be drawn."""
+    shares = np.where(sizes > 0, shares, 0.0)
+    alloc = np.floor(n * shares / shares.sum()).astype(np.int64)
+    strata = int((sizes > 0).sum())
+    floor = np.minimum(sizes, 2 if n >= 2 * strata else 1 if n >= strata else 0)
+    alloc = np.clip(np.maximum(alloc, floor), 0, sizes)
+    while alloc.sum() != n:  # one draw at a time, where the share per draw is largest (few strata, few steps)
+        if alloc.sum() < n:
+            alloc[int(np.argmax(np.where(alloc < sizes, shares / (alloc + 1), -np.inf)))] += 1
+        else:
+            alloc[int(np.argmin(np.where(alloc > floor, shares / np.maximum(alloc, 1), np.inf)))] -= 1
+    return alloc
 
 
 def draw_design(
@@ -150,27 +164,43 @@ def draw_design(
     n: int,
     seed: int = 0,
     focus: Sequence[tuple[np.ndarray, float]] = (),
-    uniform_share: float = UNIFORM_SHARE,
+    groups: np.ndarray | None = None,
 ) -> Draws:
-    """Draw with replacement by :func:`design_probabilities` until ``n`` distinct pairs are drawn (seeded)."""
+    """Draw ``n`` distinct frame pairs by the stratified design of the module docstring (seeded).
+
+    ``focus``: (frame mask, share of the draws) per subset the estimates are about, made disjoint in
+    order; the rest of the frame is the last stratum and takes the share left. Within a stratum the
+    pairs are sorted by ``groups`` (the query; its order shuffled) and then by ``p``, cut into ``n_h``
+    blocks of ``N_h / n_h`` consecutive pairs (rounded), and one pair is drawn from each block: each
+    pair's inclusion probability is one over its block's size, and the draws spread over the queries
+    and the detector's range. (A systematic draw, one random start for all blocks, has the same
+    inclusion probabilities, but its variance on a given dataset depends on how the relevant pairs
+    fall against a single offset, and the neighbour-difference estimate missed that by a fifth on
+    planted data; independent picks per block make the estimate hold for every dataset.)
+    """
     check_range("n", n, low=1, integer=True)
     if n > len(p):
         raise ValueError(f"a verification sample of {n} pairs asked, but the candidate pool holds {len(p)} unlabeled")
-    q = design_probabilities(p, focus, uniform_share)
     rng = np.random.default_rng(seed)
-    drawn: list[np.ndarray] = []
-    distinct = 0
-    while distinct < n:
-        drawn.append(rng.choice(len(p), size=max(n, 64), p=q))
-        sequence = np.concatenate(drawn)
-        _, first = np.unique(sequence, return_index=True)
-        distinct = len(first)
-    order = np.sort(first)  # first draws, in draw order
-    stop = order[n - 1] + 1  # the draw that brought the n-th distinct pair
-    sequence = sequence[:stop]
-    index = sequence[np.sort(np.unique(sequence, return_index=True)[1])]
-    count = np.bincount(sequence, minlength=len(p))[index]
-    return Draws(index, count, q[index])
+    stratum = strata_of(len(p), focus)
+    shares = np.array([share for _, share in focus] + [max(1.0 - sum(share for _, share in focus), 0.0)])
+    sizes = np.bincount(stratum, minlength=len(shares))
+    alloc = _allocate(sizes, np.where(shares > 0, shares, 1e-9), n)
+    groups = np.zeros(len(p), dtype=np.int64) if groups is None else np.asarray(groups)
+    shuffled = rng.permutation(int(groups.max()) + 1)[groups]
+    order = np.lexsort((rng.random(len(p)), -np.asarray(p), shuffled, stratum))  # by stratum, query, p
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    picked, places, probabilities = [], [], []
+    for h in np.flatnonzero(alloc):  # n_h blocks of N_h / n_h consecutive pairs (rounded), one pair from each
+        edges = np.round(np.arange(alloc[h] + 1) * sizes[h] / alloc[h]).astype(np.int64)
+        width = np.diff(edges)
+        place = edges[:-1] + np.floor(rng.random(alloc[h]) * width).astype(np.int64)
+        picked.append(order[start[h] + place])
+        places.append(place)
+        probabilities.append(1 / width)
+    index, position, q = np.concatenate(picked), np.concatenate(places), np.concatenate(probabilities)
+    shuffle = rng.permutation(len(index))
+    return Draws(index[shuffle], position[shuffle], q[shuffle], stratum)
 
 
 @dataclass
@@ -183,6 +213,7 @@ class TotalEstimate:
     judged: int  # judged draws
     lam: float
     inside: int = 0  # judged draws that fell in the subset
+    exact: bool = False  # every pair of the subset judged: the total is known
 
     def rate(self, level: float) -> dict[str, float]:
         """The subset's false-negative rate with a Korn–Graubard interval of ``level``.
@@ -201,10 +232,12 @@ class TotalEstimate:
         if self.size == 0:
             return {"estimated_fn_rate": 0.0, "ci_low": 0.0, "ci_high": 0.0}
         r = min(max(self.total / self.size, 0.0), 1.0)
-        if self.inside == 0:
+        if self.exact:
+            return {"estimated_fn_rate": round(r, 5), "ci_low": round(r, 5), "ci_high": round(r, 5)}
+        if self.inside == 0 or not np.isfinite(self.se):  # no judged draw stands for (part of) the subset
             return {"estimated_fn_rate": round(r, 5), "ci_low": 0.0, "ci_high": 1.0}
         se = self.se / self.size
-        n = r * (1 - r) / se**2 if 0 < r < 1 and 0 < se < np.inf else float(self.inside)
+        n = r * (1 - r) / se**2 if 0 < r < 1 and se > 0 else float(self.inside)
         low, high = exact_bounds(r * n, n, level)
         return {"estimated_fn_rate": round(r, 5), "ci_low": round(float(low), 5), "ci_high": round(float(high), 5)}
 
@@ -222,26 +255,57 @@ def exact_bounds(hits: np.ndarray | float, n: np.ndarray | float, level: float) 
     return low, high
 
 
-def estimate_total(
-    p: np.ndarray, index: np.ndarray, q: np.ndarray, y: np.ndarray, subset: np.ndarray, count: np.ndarray | None = None
-) -> TotalEstimate:
-    """Missing positives in ``subset`` (a frame mask) from judged draws ``index`` (``y`` 0/1, ``q``, ``count``).
+def _neighbour_moments(values: np.ndarray, stratum: np.ndarray, position: np.ndarray, strata: int) -> np.ndarray:
+    """Per stratum, the successive-difference (co)variances of the columns of ``values`` in the design's order:
+    ``Σ Δu Δv / (2 (m − 1))`` over neighbouring judged draws, shape ``(strata, k, k)``."""
+    order = np.lexsort((position, stratum))
+    v, h = values[order], stratum[order]
+    same = h[1:] == h[:-1]
+    diff = (v[1:] - v[:-1])[same]
+    outer = diff[:, :, None] * diff[:, None, :]
+    m = np.bincount(h, minlength=strata)
+    out = np.zeros((strata, values.shape[1], values.shape[1]))
+    np.add.at(out, h[1:][same], outer)
+    return out / np.maximum(2 * (m - 1), 1)[:, None, None]
 
-    The difference estimator of the module docstring with the variance-minimizing ``λ`` in [0, 1].
+
+def estimate_total(p: np.ndarray, draws: Draws, y: np.ndarray, subset: np.ndarray) -> TotalEstimate:
+    """Missing positives in ``subset`` (a frame mask) from the judged ``draws`` (``y`` 0/1 for each).
+
+    The difference estimator of the module docstring: per stratum ``h`` with ``m_h`` judged of ``N_h``,
+    ``λ Σ_D p + Σ_h (N_h / m_h) Σ u 1_D (y − λ p)``, ``u`` the judged draws' inverse inclusion
+    probabilities scaled to mean 1 in the stratum (the blocks differ by a pair at most, and a partly
+    judged stratum stands for all of it); its variance is ``Σ_h N_h² (1 − m_h/N_h) s²_h / m_h`` with
+    ``s²_h`` from successive differences in the design's order (the collapsed-strata estimator of a
+    one-per-block design, which credits the spread over queries and probabilities the blocks buy);
+    ``λ`` in [0, 1] minimizes it. A stratum with one judged draw gets the largest variance of a 0/1
+    variable, 1/4; one with pairs of the subset and no judged draw makes the standard error infinite
+    (the interval [0, 1]); a subset whose every pair is judged has its total exactly.
     """
-    count = np.ones(len(index), dtype=np.int64) if count is None else count
-    expand = np.repeat(np.arange(len(index)), count)  # one term per draw
-    inside = subset[index][expand]
-    a = np.where(inside, y[expand] / q[expand], 0.0)
-    b = np.where(inside, p[index][expand] / q[expand], 0.0)
-    m = len(expand)
+    size = np.bincount(draws.strata).astype(float)
+    strata, h = len(size), draws.stratum
+    inside = subset[draws.index]
+    a, b = np.where(inside, y, 0.0), np.where(inside, p[draws.index], 0.0)
+    m = np.bincount(h, minlength=strata).astype(float)
+    seen = np.maximum(m, 1)
+    u = (1 / draws.q) / (np.bincount(h, 1 / draws.q, minlength=strata) / seen)[h]  # weights of mean 1 per stratum
+    weight = np.divide(size, m, out=np.zeros(strata), where=m > 0)
+    c = weight**2 * m * (1 - np.divide(m, size, out=np.zeros(strata), where=size > 0))  # N_h² (1 − f_h) / m_h
+    ua, ub = u * a, u * b
+    centred = np.column_stack([ua - (np.bincount(h, ua, minlength=strata) / seen)[h] * u,
+                               ub - (np.bincount(h, ub, minlength=strata) / seen)[h] * u])  # fmt: skip
+    moments = _neighbour_moments(centred, h, draws.position, strata)
     lam = 0.0
-    if m > 1 and b.var() > 0:
-        lam = float(np.clip(np.cov(a, b)[0, 1] / b.var(ddof=1), 0.0, 1.0))
-    terms = a - lam * b
-    total = lam * float(p[subset].sum()) + float(terms.mean())
-    se = float(terms.std(ddof=1) / np.sqrt(m)) if m > 1 else float("inf")
-    return TotalEstimate(total, se, int(subset.sum()), m, lam, int(inside.sum()))
+    if (c * moments[:, 1, 1]).sum() > 0:
+        lam = float(np.clip((c * moments[:, 0, 1]).sum() / (c * moments[:, 1, 1]).sum(), 0.0, 1.0))
+    s2 = moments[:, 0, 0] - 2 * lam * moments[:, 0, 1] + lam**2 * moments[:, 1, 1]
+    touched = np.bincount(draws.strata[subset], minlength=strata) > 0  # strata holding pairs of the subset
+    s2 = np.where((m == 1) & touched, 0.25, s2)
+    total = lam * float(p[subset].sum()) + float((weight[h] * (ua - lam * ub)).sum())
+    unjudged = touched & (m == 0)  # subset pairs no judged draw stands for
+    se = float(np.sqrt(max((c * s2).sum(), 0.0))) if not unjudged.any() else float("inf")
+    exact = bool(np.all((m == size) | ~touched)) and np.isfinite(se)
+    return TotalEstimate(total, se, int(subset.sum()), len(draws.index), lam, int(inside.sum()), exact)
 
 
 def sample_rows(
@@ -253,12 +317,13 @@ def sample_rows(
     focus: Sequence[tuple[np.ndarray, float]] = (),
 ) -> list[dict[str, Any]]:
     """The rows of ``verify.jsonl``: ``n`` distinct frame pairs drawn by the design, ``judgment`` empty."""
-    draws = draw_design(frame.probability, n, seed, focus)
+    draws = draw_design(frame.probability, n, seed, focus, groups=frame.rows)
     sample_id = f"{frame.sample_key}-{seed}-{n}"
     positives = [[data.doc_texts[d] for d in row[row >= 0]] for row in pool.positives]
+    sizes = np.bincount(draws.strata)
     out = []
-    for position, count, q in zip(draws.index.tolist(), draws.count.tolist(), draws.q.tolist()):
-        r, c = int(frame.rows[position]), int(frame.cols[position])
+    for position, place, q in zip(draws.index.tolist(), draws.position.tolist(), draws.q.tolist()):
+        r, c, h = int(frame.rows[position]), int(frame.cols[position]), int(draws.strata[position])
         out.append({
             "query_id": frame.query_ids[position],
             "doc_id": frame.doc_ids[position],
@@ -267,7 +332,9 @@ def sample_rows(
             "positives": positives[r],
             "probability": round(float(frame.probability[position]), 6),
             "inclusion_probability": q,
-            "draws": count,
+            "stratum": h,
+            "stratum_size": int(sizes[h]),
+            "position": place,
             "rank": int(frame.rank[position]) + 1,
             "sample_id": sample_id,
             "depth": frame.depth,
@@ -285,8 +352,9 @@ class Judgments:
     query_ids: list[str]
     doc_ids: list[str]
     probability: np.ndarray
-    q: np.ndarray
-    count: np.ndarray
+    q: np.ndarray  # inclusion probability of each judged row, as drawn
+    stratum: np.ndarray
+    position: np.ndarray  # place in the stratum's order (the design's)
     y: np.ndarray  # 0/1 of the judged rows
     sample_id: str
     rows: int  # rows in the file, judged or not
@@ -295,6 +363,17 @@ class Judgments:
     @property
     def judged(self) -> int:
         return len(self.y)
+
+    def draws(self, positions: np.ndarray, strata: np.ndarray) -> Draws:
+        """The judged rows as :class:`Draws` of the frame (``positions`` from :func:`match`, ``strata`` the frame's);
+        an error names the file when a row's stratum is not the one this run's design gives it."""
+        wrong = np.flatnonzero(strata[positions] != self.stratum)
+        if len(wrong):
+            i = int(wrong[0])
+            raise DataError(f"{self.path}: query {self.query_ids[i]!r} and document {self.doc_ids[i]!r} are in "
+                            f"stratum {int(self.stratum[i])} here but {int(strata[positions[i]])} in this run's design "
+                            "(--top-k or the mining options differ from the --verify run)")  # fmt: skip
+        return Draws(positions, self.position, self.q, strata)
 
 
 def _judgment(path: Path, number: int, value: Any) -> float | None:
@@ -314,14 +393,17 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such judgments file")
-    keep: dict[str, list[Any]] = {k: [] for k in ("query_id", "doc_id", "probability", "q", "count", "y")}
+    keep: dict[str, list[Any]] = {k: [] for k in ("query_id", "doc_id", "probability", "q", "stratum", "position", "y")}
     sample_ids: set[str] = set()
     depths: set[int] = set()
     seen: dict[tuple[str, str], int] = {}
     rows = 0
     for number, record in read_table(path):
         rows += 1
-        for name in ("query_id", "doc_id", "probability", "inclusion_probability", "draws", "sample_id"):
+        if record.get("stratum") in (None, "") and record.get("draws") not in (None, ""):
+            raise DataError(f"{path}:{number}: a sample drawn with replacement by an earlier trueneg (field 'draws', "
+                            "no 'stratum'): draw a new one with trueneg audit --verify N")  # fmt: skip
+        for name in ("query_id", "doc_id", "probability", "inclusion_probability", "stratum", "position", "sample_id"):
             if record.get(name) in (None, ""):
                 raise DataError(f"{path}:{number}: missing field {name!r} (is this a trueneg verify.jsonl?)")
         key = (str(record["query_id"]).strip(), str(record["doc_id"]).strip())
@@ -330,13 +412,14 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
         seen[key] = number
         sample_ids.add(str(record["sample_id"]))
         try:
-            q, draws, prob = float(record["inclusion_probability"]), int(record["draws"]), float(record["probability"])
+            q, prob = float(record["inclusion_probability"]), float(record["probability"])
+            stratum, place = int(record["stratum"]), int(record["position"])
         except (TypeError, ValueError):
-            raise DataError(
-                f"{path}:{number}: fields 'inclusion_probability', 'draws', 'probability' must be numbers"
-            ) from None
-        if not (0 < q <= 1) or draws < 1:
-            raise DataError(f"{path}:{number}: field 'inclusion_probability' must be in (0, 1] and 'draws' >= 1")
+            raise DataError(f"{path}:{number}: fields 'inclusion_probability', 'probability', 'stratum' and "
+                            "'position' must be numbers") from None  # fmt: skip
+        if not (0 < q <= 1) or stratum < 0 or place < 0:
+            raise DataError(f"{path}:{number}: field 'inclusion_probability' must be in (0, 1], 'stratum' and "
+                            "'position' >= 0")  # fmt: skip
         depth = record.get("depth")
         if depth not in (None, ""):
             if not str(depth).isdigit() or int(depth) < 1:
@@ -345,7 +428,7 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
         value = _judgment(path, number, record.get("judgment"))
         if value is None:
             continue
-        for name, v in zip(keep, (key[0], key[1], prob, q, draws, value)):
+        for name, v in zip(keep, (key[0], key[1], prob, q, stratum, place, value)):
             keep[name].append(v)
     if len(sample_ids) > 1:
         raise DataError(f"{path}: rows of {len(sample_ids)} different samples ({', '.join(sorted(sample_ids))}); "
@@ -355,7 +438,8 @@ def read_judgments(path: str | os.PathLike) -> Judgments:
     if len(depths) > 1:
         raise DataError(f"{path}: rows of {len(depths)} different depths ({', '.join(map(str, sorted(depths)))})")
     return Judgments(path, keep["query_id"], keep["doc_id"], np.array(keep["probability"]), np.array(keep["q"]),
-                     np.array(keep["count"], dtype=np.int64), np.array(keep["y"]), sample_ids.pop(), rows,
+                     np.array(keep["stratum"], dtype=np.int64), np.array(keep["position"], dtype=np.int64),
+                     np.array(keep["y"]), sample_ids.pop(), rows,
                      depths.pop() if depths else FRAME_DEPTH)  # fmt: skip
 
 
@@ -388,7 +472,7 @@ def check_enough(judgments: Judgments) -> None:
 def verified_block(
     judgments: Judgments,
     frame: Frame,
-    positions: np.ndarray,
+    draws: Draws,
     subsets: dict[str, np.ndarray],
     level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
@@ -396,7 +480,7 @@ def verified_block(
     check_enough(judgments)
     out: dict[str, Any] = {"judged": judgments.judged, "level": level, "file": str(judgments.path)}
     for name, subset in subsets.items():
-        est = estimate_total(frame.probability, positions, judgments.q, judgments.y, subset, judgments.count)
+        est = estimate_total(frame.probability, draws, judgments.y, subset)
         out[name] = {**est.rate(level), "pairs": est.size, "expected_missing_positives": round(est.total, 2),
                      "lambda": round(est.lam, 3)}  # fmt: skip
     return out
@@ -423,7 +507,7 @@ class Calibration:
 
 
 def calibrate(judgments: Judgments, prior: float = 1.0) -> Calibration:
-    """Logistic recalibration of the detector on the judged sample (each pair counted once per draw).
+    """Logistic recalibration of the detector on the judged sample.
 
     Two parameters, ``P(relevant) = σ(a + b·logit p)``, with a Gaussian prior centred on the identity
     (``a = 0``, ``b = 1``; strength ``prior``): 200 judgments cannot pin down a free-form curve (an
@@ -435,13 +519,12 @@ def calibrate(judgments: Judgments, prior: float = 1.0) -> Calibration:
     check_enough(judgments)
     # the design draws by p (and by rank group) only, so given p a judged pair is an unbiased draw of P(relevant | p):
     # the fit needs no inverse-probability weights, whose spread would only add variance
-    w = judgments.count.astype(float)
     p = np.clip(judgments.probability, 1e-6, 1 - 1e-6)
     logit, y = np.log(p / (1 - p)), judgments.y
 
     def loss(theta: np.ndarray) -> float:
         z = theta[0] + theta[1] * logit
-        nll = np.sum(w * (np.logaddexp(0, z) - y * z))
+        nll = np.sum(np.logaddexp(0, z) - y * z)
         return float(nll + 0.5 * prior * (theta[0] ** 2 + (theta[1] - 1) ** 2))
 
     fit = minimize(loss, np.array([0.0, 1.0]), method="L-BFGS-B")
@@ -462,12 +545,12 @@ def relabel_threshold(judgments: Judgments, target: float = 0.8, min_pairs: int 
     Example:
         >>> import numpy as np
         >>> ten = Judgments(Path("v.jsonl"), [], [], np.linspace(1, 0.9, 10), np.full(10, 0.1),
-        ...                 np.ones(10, dtype=int), np.ones(10), "s", 10)
+        ...                 np.zeros(10, dtype=int), np.arange(10), np.ones(10), "s", 10)
         >>> relabel_threshold(ten)["threshold"] is None  # 10 of 10 relevant is not yet 0.8 at 90%
         True
     """
     check_range("target", target, low=0.0, high=1.0, low_open=True)
-    weight = judgments.count / judgments.q
+    weight = 1 / judgments.q
     order = np.argsort(-judgments.probability, kind="stable")
     p, y, w = judgments.probability[order], judgments.y[order], weight[order]
     precision = np.cumsum(w * y) / np.cumsum(w)
