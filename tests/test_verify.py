@@ -167,20 +167,39 @@ def test_query_spread_narrows_the_interval_where_queries_differ() -> None:
     assert np.mean(hits) >= 0.85
 
 
-def _judgments(p: np.ndarray, y: np.ndarray, q: np.ndarray) -> Judgments:
+def _judgments(p: np.ndarray, y: np.ndarray, q: np.ndarray, rank: np.ndarray | None = None) -> Judgments:
     n = len(p)
+    rank = np.full(n, 5) if rank is None else rank
     return Judgments(Path("v.jsonl"), [str(i) for i in range(n)], [str(i) for i in range(n)], p, q,
-                     np.zeros(n, dtype=np.int64), np.arange(n), y, "s", n)  # fmt: skip
+                     np.zeros(n, dtype=np.int64), np.arange(n), rank, y, "s", n)  # fmt: skip
 
 
 def test_calibration_undoes_an_overconfident_detector() -> None:
     rng = np.random.default_rng(1)
     p = rng.uniform(0, 1, 3000)
-    y = (rng.random(3000) < p / 2).astype(float)  # the detector says twice the truth
-    calibration = calibrate(_judgments(p, y, np.full(3000, 1 / 3000)))
+    y = (rng.random(3000) < p / 2).astype(float)  # the detector says twice the truth, at every rank
+    calibration = calibrate(_judgments(p, y, np.full(3000, 1 / 3000), rng.integers(1, 101, 3000)))
     grid = np.array([0.2, 0.5, 0.9])
-    assert np.allclose(calibration(grid), grid / 2, atol=0.08)
-    assert np.isnan(calibration(np.array([np.nan])))[0]
+    for rank in (1, 50):
+        assert np.allclose(calibration(grid, np.full(3, rank)), grid / 2, atol=0.08)
+    assert np.isnan(calibration(np.array([np.nan]), np.ones(1)))[0]
+    # the upper bound mining filters on lies above the fit, and closer to it the more pairs are judged
+    few = calibrate(_judgments(p[:300], y[:300], np.full(300, 1 / 300), rng.integers(1, 101, 300)))
+    gaps = [c(grid, np.full(3, 10), upper=0.9) - c(grid, np.full(3, 10)) for c in (few, calibration)]
+    assert np.all(gaps[1] > 0) and np.all(gaps[0] > 2 * gaps[1]), gaps
+
+
+def test_calibration_learns_the_rank_where_the_detector_says_nothing() -> None:
+    """One positive per query: the detector's probability is flat while relevance falls with the rank. The fit on
+    the probability alone would call every candidate as clean as the average; with the rank the hardest are not."""
+    rng = np.random.default_rng(3)
+    rank = rng.integers(1, 101, 3000)
+    p = np.full(3000, 0.3)
+    truth = 0.4 / np.sqrt(rank)  # 40% at rank 1, 4% at rank 100
+    y = (rng.random(3000) < truth).astype(float)
+    calibration = calibrate(_judgments(p, y, np.full(3000, 1 / 3000), rank))
+    got = calibration(np.full(3, 0.3), np.array([1, 10, 100]))
+    assert got[0] > 0.25 and got[2] < 0.07 and np.all(np.diff(got) < 0), got
 
 
 def test_relabel_threshold_meets_the_precision_or_says_none() -> None:
@@ -264,7 +283,7 @@ def test_audit_verify_then_judgments(audited, tmp_path: Path) -> None:
     (lambda rows: [{**{k: v for k, v in r.items() if k not in ("stratum", "position")}, "draws": 1} for r in rows],
      r"filled.jsonl:1: a sample drawn with replacement by an earlier trueneg"),
     (lambda rows: [{**rows[0], "stratum": rows[0]["stratum"] + 1}, *rows[1:]], r"filled.jsonl: query .* in stratum"),
-    (lambda rows: [{**rows[0], "position": "x"}, *rows[1:]], r"filled.jsonl:1: fields .*'position' must be numbers"),
+    (lambda rows: [{**rows[0], "position": "x"}, *rows[1:]], r"filled.jsonl:1: fields .*'rank' must be numbers"),
 ])  # fmt: skip
 def test_bad_judgment_files_are_refused_and_nothing_written(audited, tmp_path: Path, edit, message: str) -> None:
     data, _, rows = audited

@@ -243,7 +243,7 @@ def _check_streamed(cfg: MiningConfig, inputs: Inputs, purpose: Purpose, scale: 
 def _verification(cfg: MiningConfig, judgments: PathLike) -> tuple[MiningConfig, dict[str, Any]]:
     """Read and check a filled ``verify.jsonl``; the config with the verified relabel threshold; what to report
     (and, under the private keys, the judgments and the calibration)."""
-    from trueneg.pu.verify import calibrate, read_judgments, relabel_threshold
+    from trueneg.pu.verify import CALIBRATION_LEVEL, calibrate, read_judgments, relabel_threshold
 
     read = read_judgments(judgments)
     calibration = calibrate(read)  # refuses too few judgments, saying how many more
@@ -252,7 +252,8 @@ def _verification(cfg: MiningConfig, judgments: PathLike) -> tuple[MiningConfig,
         **calibration.to_dict(),
     }  # fmt: skip
     if cfg.fn_action == "relabel":
-        pick = relabel_threshold(read, cfg.relabel_precision)
+        judged_p = calibration(read.probability, read.rank, upper=CALIBRATION_LEVEL)
+        pick = relabel_threshold(read, cfg.relabel_precision, probability=judged_p)
         info["relabel"] = pick
         if pick["threshold"] is None:  # nothing meets the precision target: relabel nothing, and say so
             cfg = cfg.replace(fn_action="drop")
@@ -261,7 +262,7 @@ def _verification(cfg: MiningConfig, judgments: PathLike) -> tuple[MiningConfig,
                 f"sample (best {pick['best_precision']}); nothing is relabeled"
             )
         else:
-            cfg = cfg.replace(relabel_probability=float(calibration(np.array([pick["threshold"]]))[0]))
+            cfg = cfg.replace(relabel_probability=pick["threshold"])  # on the calibrated scale already
     info["_judgments"], info["_calibration"] = read, calibration
     return cfg, info
 
@@ -372,7 +373,7 @@ def _judged(
     """The data, pool and calibrated estimate with the judged pairs as labels (positives, judged negatives)."""
     from trueneg.candidates.dense import pair_scores
     from trueneg.candidates.pool import judged_sets, member_of, positive_pairs
-    from trueneg.pu.verify import judged_labels
+    from trueneg.pu.verify import CALIBRATION_LEVEL, judged_labels
 
     judged, calibration = info.pop("_judgments"), info.pop("_calibration")
     data = judged_labels(data, judged)
@@ -382,7 +383,8 @@ def _judged(
     pool = dataclasses.replace(pool, positives=positives, judged_negatives=negatives, positive_query=pos_q,
                                positive_doc=pos_d, positive_scores=pos_scores)  # fmt: skip
     labeled = member_of(pool.candidates, positives) & (pool.candidates >= 0)
-    calibrated = [np.where(labeled, np.nan, calibration(p)) for p in
+    rank = np.cumsum((pool.candidates >= 0) & ~est.labeled, axis=1)  # as the audit's frame ranks (1-based)
+    calibrated = [np.where(labeled, np.nan, calibration(p, rank, upper=CALIBRATION_LEVEL)) for p in
                   (est.probability, est.probability_low, est.probability_high)]  # fmt: skip
     est = dataclasses.replace(est, probability=calibrated[0], probability_low=calibrated[1],
                               probability_high=calibrated[2], labeled=labeled)  # fmt: skip

@@ -91,7 +91,8 @@ def mine_negatives(
             :func:`~trueneg.mining.stages.mine_pool`).
         judgments: a filled ``verify.jsonl`` (``trueneg audit --verify``): judged pairs enter the data as
             labels (relevant -> positive, not -> a judged negative, never filtered); the detector's
-            probabilities are recalibrated on the judged sample (isotonic, design-weighted), so
+            probabilities are recalibrated on the judged sample (a logistic fit on the probability and the
+            rank, :func:`trueneg.pu.verify.calibrate`), so
             ``max_fn_rate`` means what it says on this data; with ``fn_action="relabel"`` only pairs
             above the threshold whose estimated precision meets ``relabel_precision`` are relabeled
             (none when no threshold does: ``summary.extra["verification"]`` says so).
