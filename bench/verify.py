@@ -16,12 +16,12 @@ For each budget (50, 100, 200, 400 judgments) and each of 100 seeded draws:
 - a uniform random sample of the same budget from the top-10 candidates, without replacement (sample mean,
   t-interval with the finite-population correction), is the reference for the width: what the design and the
   detector earn;
-- at 200 judgments (5 seeded samples), mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
+- at 200 judgments (10 seeded samples), mining with ``--judgments`` as ``trueneg mine`` does it (judged pairs as
   labels, probabilities recalibrated on the sample) with ``--max-fn-rate 0.05``: the realized
   false-negative rate of the emitted negatives against the truth, beside the same without judgments;
   and with ``--fn-action relabel``: the realized precision of the relabeled pairs (or nothing relabeled).
 
-Run: ``python bench/verify.py`` (about 8 minutes on 2 cores with the embeddings cached; they are after the first run).
+Run: ``python bench/verify.py`` (about 13 minutes on 2 cores with the embeddings cached; they are after the first run).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ COLLECTIONS = ("cisi", "cacm", "npl")
 KEEPS = (0.25, 1)
 BUDGETS = (50, 100, 200, 400)
 DRAWS = 100  # seeded samples per budget for the intervals (cheap: the estimator only)
-MINING_DRAWS = 5  # each is two mining runs with a detector fit: the costly part
+MINING_DRAWS = 10  # each is two mining runs with a detector fit: the costly part
 LEVEL = 0.9
 TOP_K = 10
 

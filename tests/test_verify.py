@@ -319,6 +319,8 @@ def test_mine_with_judgments_takes_them_as_labels(audited, tmp_path: Path) -> No
     summary = json.loads(result.stdout)
     info = summary["verification"]
     assert info["judged"] == 60 and info["judged_relevant"] == len(relevant) and "calibrated_at" in info
+    for rank, row in info["upper_bound_at"].items():  # mining filters on the upper bound: at or above the fit
+        assert all(row[g] >= info["calibrated_at"][rank][g] for g in row)
     assert info["relabel"]["threshold"] is None or info["relabel"]["precision"] >= 0.8
     if info["relabel"]["threshold"] is None:
         assert "nothing is relabeled" in info["relabel"]["note"] and summary["fn_action"]["relabeled"] == 0
