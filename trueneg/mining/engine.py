@@ -373,7 +373,7 @@ def _judged(
     """The data, pool and calibrated estimate with the judged pairs as labels (positives, judged negatives)."""
     from trueneg.candidates.dense import pair_scores
     from trueneg.candidates.pool import judged_sets, member_of, positive_pairs
-    from trueneg.pu.verify import CALIBRATION_LEVEL, judged_labels
+    from trueneg.pu.verify import CALIBRATION_LEVEL, judged_labels, unlabeled_rank
 
     judged, calibration = info.pop("_judgments"), info.pop("_calibration")
     data = judged_labels(data, judged)
@@ -383,7 +383,7 @@ def _judged(
     pool = dataclasses.replace(pool, positives=positives, judged_negatives=negatives, positive_query=pos_q,
                                positive_doc=pos_d, positive_scores=pos_scores)  # fmt: skip
     labeled = member_of(pool.candidates, positives) & (pool.candidates >= 0)
-    rank = np.cumsum((pool.candidates >= 0) & ~est.labeled, axis=1)  # as the audit's frame ranks (1-based)
+    rank = unlabeled_rank(pool.candidates, est.labeled) + 1  # as the audit's frame ranked them, 1-based as the rows
     calibrated = [np.where(labeled, np.nan, calibration(p, rank, upper=CALIBRATION_LEVEL)) for p in
                   (est.probability, est.probability_low, est.probability_high)]  # fmt: skip
     est = dataclasses.replace(est, probability=calibrated[0], probability_low=calibrated[1],

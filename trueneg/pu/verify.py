@@ -103,11 +103,17 @@ class Frame:
         return {key: i for i, key in enumerate(zip(self.query_ids, self.doc_ids))}
 
 
+def unlabeled_rank(candidates: np.ndarray, labeled: np.ndarray) -> np.ndarray:
+    """Each candidate's 0-based rank among its query's candidates that are not labeled positives (``(Q, K)``):
+    the rank the frame, the rows' ``rank`` (1-based) and the calibration use."""
+    return np.cumsum((candidates >= 0) & ~labeled, axis=1) - 1
+
+
 def frame_of(data: RetrievalData, pool: CandidatePool, est: FalseNegativeEstimate, depth: int) -> Frame:
     """The frame of ``pool``: its unlabeled candidates of rank below ``depth``, with ``est``'s probabilities."""
     valid = pool.candidates >= 0
     judged = member_of(pool.candidates, pool.judged_negatives) & valid
-    rank = np.cumsum(valid & ~est.labeled, axis=1) - 1
+    rank = unlabeled_rank(pool.candidates, est.labeled)
     unlabeled = valid & ~est.labeled & ~judged & (rank < depth)
     rows, cols = np.nonzero(unlabeled)
     p = np.clip(np.nan_to_num(est.probability[rows, cols], nan=0.0), 0.0, 1.0)
